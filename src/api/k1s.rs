@@ -1,0 +1,78 @@
+//! The handout's REST API: `/k1s/pod` (ReplicaSets and HPAs join in the next issues),
+//! with the result shapes SPEC §4 pins.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, read_body, with_warnings};
+use crate::model::labels::parse_selector;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/k1s/pod", get(list_pods).post(create_pod))
+        .route("/k1s/pod/{name}", get(get_pod).delete(delete_pod))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    labels: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GetQuery {
+    #[serde(rename = "tailLines")]
+    tail_lines: Option<String>,
+}
+
+fn selector(q: &ListQuery) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    parse_selector(q.labels.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("labels: {e}")))
+}
+
+async fn list_pods(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let sel = selector(&q)?;
+    Ok(Json(s.k1s.list_pods(&sel)).into_response())
+}
+
+async fn create_pod(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let value = read_body(&headers, body).await?;
+    let created = s.k1s.add_pod(value).await?;
+    let resp = (StatusCode::CREATED, Json(created.object)).into_response();
+    Ok(with_warnings(resp, &created.warnings))
+}
+
+async fn get_pod(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<GetQuery>,
+) -> Result<Response, ApiError> {
+    let tail = match q.tail_lines.as_deref() {
+        None => None,
+        Some(t) => Some(t.parse::<u32>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("tailLines: not a count: {t:?}"),
+            )
+        })?),
+    };
+    Ok(Json(s.k1s.get_pod(&name, tail).await?).into_response())
+}
+
+async fn delete_pod(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.k1s.remove_pod(&name).await?).into_response())
+}

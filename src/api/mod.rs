@@ -1,0 +1,166 @@
+//! The HTTP face of K1s: the handout's REST API under `/k1s` (`k1s.rs`). Only this
+//! module knows HTTP: it reads bodies (JSON, or YAML when the Content-Type says so),
+//! checks the token, calls the core and maps its errors to status codes.
+
+mod k1s;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::core::{CoreError, K1s};
+use crate::model;
+
+/// Largest request body accepted (SPEC §4); larger ones get 413.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The core.
+    pub k1s: Arc<K1s>,
+    /// The access token, when one is configured.
+    pub token: Option<Arc<str>>,
+}
+
+/// The whole router: `/k1s/…`, `/healthz`, behind the token check.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(k1s::routes())
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path").into_response() })
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state)
+}
+
+/// Every route, loopback clients included, needs the token when one is set.
+async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong token: send Authorization: Bearer <token>",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An error answer: `{"error": …, "field": …, "causes": […]}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl ApiError {
+    /// An error without a field.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: json!({"error": message.into()}),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> ApiError {
+        let status = match &e {
+            CoreError::BadBody(_) => StatusCode::BAD_REQUEST,
+            CoreError::Invalid(_) | CoreError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            CoreError::Conflict(_) => StatusCode::CONFLICT,
+            CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CoreError::Store(_) | CoreError::Runtime(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "internal error");
+        }
+        let mut body = json!({"error": e.to_string()});
+        if let CoreError::Invalid(inv) = &e {
+            if let Some(first) = inv.causes.first() {
+                body["field"] = json!(first.field);
+            }
+            body["causes"] = inv
+                .causes
+                .iter()
+                .map(|c| json!({"field": c.field, "message": c.message}))
+                .collect();
+        }
+        ApiError { status, body }
+    }
+}
+
+/// Reads a request body with the size limit and parses it as YAML or JSON by its
+/// Content-Type (anything but YAML is read as JSON, whatever it says).
+pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {} MiB", MAX_BODY >> 20),
+        )
+    })?;
+    let yaml = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let ct = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            matches!(
+                ct.as_str(),
+                "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml"
+            )
+        })
+        .unwrap_or(false);
+    model::parse_body(&bytes, yaml).map_err(|e| ApiError::from(CoreError::BadBody(e)))
+}
+
+/// Adds one `Warning: 299 - "…"` header per warning, as the Kubernetes API does.
+pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = w.replace('"', "'");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

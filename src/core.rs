@@ -1,0 +1,629 @@
+//! The core: the handout's operations (`add_pod`, `remove_pod`, `get_pod`,
+//! `list_pods`, `init`) over the store, the node agent and the runtime. The API layer
+//! calls these and only maps their results and errors to HTTP.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::events::{Event, Events};
+use crate::model::{self, AdmissionOptions, BadBody, HostLimits, Invalid};
+use crate::node::{NodeAgent, Outcome};
+use crate::runtime::metrics::Metrics;
+use crate::runtime::{ContainerRuntime, RuntimeError};
+use crate::store::{Kind, Object, Source, Store, StoreError};
+
+/// Server settings the core needs (SPEC §6).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The SQLite file.
+    pub db: PathBuf,
+    /// Let pods have host power (privileged, host namespaces…): off by default.
+    pub allow_host_power: bool,
+    /// Most replicas a ReplicaSet may ask for.
+    pub max_replicas: u32,
+    /// HPA sync period.
+    pub hpa_sync_period: Duration,
+    /// How long `POST /k1s/pod` waits for the container before answering `id: null`.
+    pub create_wait: Duration,
+}
+
+impl Config {
+    /// Defaults with the given database file.
+    pub fn new(db: PathBuf) -> Config {
+        Config {
+            db,
+            allow_host_power: false,
+            max_replicas: 1000,
+            hpa_sync_period: Duration::from_secs(5),
+            create_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything that can go wrong in a core operation, classified for the API.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The body is not JSON/YAML at all (400).
+    #[error("malformed body: {0}")]
+    BadBody(#[from] BadBody),
+    /// The object is invalid (422, with field paths).
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    /// No such object (404).
+    #[error("{kind} \"{name}\" not found")]
+    NotFound {
+        /// `pod`, `replicaset`, …
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The name is in use, or being deleted, or a host port is taken (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The Docker engine cannot be reached (503).
+    #[error("Docker engine unreachable: {0}")]
+    Unavailable(String),
+    /// The engine refused what admission let through (422).
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed (500: not the user's fault).
+    #[error(transparent)]
+    Store(StoreError),
+    /// The engine failed otherwise (500).
+    #[error(transparent)]
+    Runtime(RuntimeError),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists { kind, name } => {
+                CoreError::Conflict(format!("{} \"{name}\" already exists", kind.to_lowercase()))
+            }
+            StoreError::NotFound { kind, name } => CoreError::NotFound {
+                kind: if kind == "Pod" { "pod" } else { kind },
+                name,
+            },
+            e => CoreError::Store(e),
+        }
+    }
+}
+
+impl From<RuntimeError> for CoreError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Unavailable(m) => CoreError::Unavailable(m),
+            e => CoreError::Runtime(e),
+        }
+    }
+}
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The pod shape of SPEC §4.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodView {
+    /// Pod name.
+    pub name: String,
+    /// Pod uid.
+    pub uid: String,
+    /// Full container id, `null` while there is no container.
+    pub id: Option<String>,
+    /// The spec's image reference.
+    pub image: String,
+    /// Phase.
+    pub status: String,
+    /// Container waiting/terminated reason (what kubectl shows as STATUS).
+    pub reason: Option<String>,
+    /// The user's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Pod IP.
+    pub addr: Option<String>,
+    /// Restarts of its container.
+    pub restart_count: i64,
+    /// Creation time.
+    pub creation_timestamp: String,
+    /// Owners (ReplicaSets).
+    pub owner_references: Vec<Value>,
+}
+
+/// CPU and memory of a pod, from the metrics cache.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatsView {
+    /// Percent of one CPU (100 = one CPU); null until the first two samples.
+    pub cpu_percent: Option<f64>,
+    /// Working-set bytes; null until the first sample.
+    pub memory_bytes: Option<u64>,
+}
+
+/// The podExtra shape of SPEC §4.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodDetails {
+    /// The pod shape.
+    #[serde(flatten)]
+    pub pod: PodView,
+    /// Container state (`{"running": …}`, `{"waiting": {"reason": …}}`, …).
+    pub state: Value,
+    /// The previous run's state, if any.
+    pub last_state: Value,
+    /// Image id.
+    #[serde(rename = "imageID")]
+    pub image_id: Option<String>,
+    /// When the pod first ran.
+    pub start_time: Option<String>,
+    /// Restart policy.
+    pub restart_policy: String,
+    /// Output of the current run (last lines).
+    pub logs: String,
+    /// Resource use.
+    pub stats: StatsView,
+    /// What admission accepted but K1s ignores.
+    pub warnings: Vec<String>,
+    /// Recent events.
+    pub events: Vec<Event>,
+    /// The pod's spec.
+    pub spec: Value,
+    /// The pod's full status.
+    #[serde(rename = "podStatus")]
+    pub pod_status: Value,
+}
+
+/// Result of a create: the object plus admission warnings.
+#[derive(Debug, Clone)]
+pub struct Created<T> {
+    /// What was created.
+    pub object: T,
+    /// Warnings for the client (`Warning:` headers).
+    pub warnings: Vec<String>,
+}
+
+/// Annotation holding admission warnings, so `get_pod` can show them later.
+const ANNOTATION_WARNINGS: &str = "k1s.io/warnings";
+
+/// The K1s core; shared by the API handlers.
+pub struct K1s {
+    store: Store,
+    runtime: Arc<dyn ContainerRuntime>,
+    agent: NodeAgent,
+    metrics: Metrics,
+    events: Events,
+    config: Config,
+    host: Mutex<Option<HostLimits>>,
+}
+
+impl K1s {
+    /// `init()`: opens (creating) the store, starts the node agent, which finds the
+    /// containers of this instance again and resumes their pods. Returns once the
+    /// server can answer truthfully.
+    pub async fn init(
+        config: Config,
+        runtime: Arc<dyn ContainerRuntime>,
+    ) -> Result<Arc<K1s>, InitError> {
+        let store = Store::open(&config.db)?;
+        let metrics = Metrics::new(runtime.clone());
+        let events = Events::default();
+        let agent = NodeAgent::start(
+            store.clone(),
+            runtime.clone(),
+            metrics.clone(),
+            events.clone(),
+        );
+        let k1s = Arc::new(K1s {
+            store,
+            runtime,
+            agent,
+            metrics,
+            events,
+            config,
+            host: Mutex::new(None),
+        });
+        // Learn the host's size now if the engine is there; admission needs it.
+        let _ = k1s.host_limits().await;
+        Ok(k1s)
+    }
+
+    /// The store (for the API's watch and the controllers).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This server's instance id.
+    pub fn instance_id(&self) -> &str {
+        self.store.instance_id()
+    }
+
+    /// How many containers are being sampled for stats.
+    pub fn stats_streams(&self) -> usize {
+        self.metrics.streams()
+    }
+
+    async fn host_limits(&self) -> HostLimits {
+        if let Some(h) = *self.host.lock().unwrap_or_else(|e| e.into_inner()) {
+            return h;
+        }
+        match self.runtime.info().await {
+            Ok(info) => {
+                let h = HostLimits {
+                    cpu_millis: info.ncpu * 1000,
+                    memory_bytes: info.mem_total,
+                };
+                *self.host.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                h
+            }
+            // Engine down: judge by this machine (the engine runs on it) without caching.
+            Err(_) => local_host_limits(),
+        }
+    }
+
+    fn admission(&self) -> AdmissionOptions {
+        AdmissionOptions {
+            allow_host_power: self.config.allow_host_power,
+        }
+    }
+
+    /// `add_pod(spec)`: validates, checks the engine and the name, stores the pod and
+    /// waits (bounded) for its container.
+    pub async fn add_pod(&self, value: Value) -> Result<Created<PodDetails>, CoreError> {
+        let host = self.host_limits().await;
+        let admitted = model::pod::admit_pod(value, &host, &self.admission())?;
+        let mut pod = admitted.object;
+        let warnings = admitted.warnings;
+        let name = match (&pod.metadata.name, &pod.metadata.generate_name) {
+            (Some(n), _) => n.clone(),
+            (None, Some(prefix)) => format!("{prefix}{}", crate::util::random_suffix(5)),
+            (None, None) => {
+                return Err(CoreError::Invalid(Invalid {
+                    causes: vec![model::FieldError {
+                        field: "metadata.name".into(),
+                        message: "Required value: name or generateName is required".into(),
+                    }],
+                }));
+            }
+        };
+        pod.metadata.name = Some(name.clone());
+        self.runtime.ping().await?;
+        self.check_name_free(&name).await?;
+        self.check_host_ports(&pod)?;
+
+        pod.metadata.uid = Some(crate::util::new_uid());
+        pod.metadata.namespace = Some("default".into());
+        pod.metadata.creation_timestamp = None;
+        pod.metadata.resource_version = None;
+        if !warnings.is_empty() {
+            pod.metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(ANNOTATION_WARNINGS.into(), json!(warnings).to_string());
+        }
+        let mut body =
+            serde_json::to_value(&pod).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
+        body["apiVersion"] = json!("v1");
+        body["kind"] = json!("Pod");
+        body["metadata"]["creationTimestamp"] = json!(crate::util::now_rfc3339());
+        body["status"] = json!({"phase": "Pending", "qosClass": qos_class(&pod)});
+        if let Some(m) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("deletionTimestamp");
+        }
+
+        let outcome = self.agent.expect(&name);
+        self.store.create(Kind::Pod, body, Source::Api).await?;
+        self.agent.enqueue(&name);
+        match tokio::time::timeout(self.config.create_wait, outcome).await {
+            Ok(Ok(Outcome::Refused {
+                conflict: true,
+                message,
+            })) => {
+                return Err(CoreError::Conflict(message));
+            }
+            Ok(Ok(Outcome::Refused {
+                conflict: false,
+                message,
+            })) => {
+                return Err(CoreError::Refused(message));
+            }
+            _ => {}
+        }
+        let details = self.get_pod(&name, Some(0)).await.or_else(|e| match e {
+            // Deleted by someone in between: answer with what we stored.
+            CoreError::NotFound { .. } => Err(CoreError::Conflict(format!(
+                "pod \"{name}\" was deleted while being created"
+            ))),
+            e => Err(e),
+        })?;
+        Ok(Created {
+            object: details,
+            warnings,
+        })
+    }
+
+    async fn check_name_free(&self, name: &str) -> Result<(), CoreError> {
+        if let Some(existing) = self.store.get(Kind::Pod, name) {
+            return Err(CoreError::Conflict(if existing.is_deleting() {
+                format!("pod \"{name}\" is being deleted; try again when it is gone")
+            } else {
+                format!("pod \"{name}\" already exists")
+            }));
+        }
+        // Pod names are container names: a container of that name, whoever made it
+        // (a user, another K1s), makes the name unavailable.
+        if let Some(c) = self.runtime.inspect(name).await? {
+            let owner = match c.labels.get(crate::runtime::LABEL_INSTANCE) {
+                Some(_) => "another K1s server",
+                None => "a container not managed by K1s",
+            };
+            return Err(CoreError::Conflict(format!(
+                "pod \"{name}\": the container name is in use by {owner}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Two pods may not publish the same host port (SPEC §9: 409 at admission).
+    fn check_host_ports(&self, pod: &Pod) -> Result<(), CoreError> {
+        let wanted = host_ports(pod);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for other in self.store.list(Kind::Pod) {
+            let phase = other.body.pointer("/status/phase").and_then(Value::as_str);
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            let Ok(op) = serde_json::from_value::<Pod>(other.body.clone()) else {
+                continue;
+            };
+            for (port, proto, ip) in host_ports(&op) {
+                for (wp, wproto, wip) in &wanted {
+                    let ips_overlap = ip.is_empty() || wip.is_empty() || ip == *wip;
+                    if port == *wp && proto == *wproto && ips_overlap {
+                        return Err(CoreError::Conflict(format!(
+                            "hostPort {port}/{proto} is already used by pod \"{}\"",
+                            other.name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `remove_pod(name)`: marks the pod deleted and answers at once; the node agent
+    /// stops and removes its container in the background.
+    pub async fn remove_pod(&self, name: &str) -> Result<PodView, CoreError> {
+        let not_found = || CoreError::NotFound {
+            kind: "pod",
+            name: name.to_string(),
+        };
+        let current = self.store.get(Kind::Pod, name).ok_or_else(not_found)?;
+        if current.is_deleting() {
+            return Err(not_found());
+        }
+        let uid = current.uid.clone();
+        let obj = self
+            .store
+            .update(Kind::Pod, name, Source::Api, move |body| {
+                if body.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
+                    return false;
+                }
+                let grace = body
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30);
+                body["metadata"]["deletionTimestamp"] = json!(crate::util::now_rfc3339());
+                body["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+                true
+            })
+            .await?;
+        self.agent.enqueue(name);
+        Ok(pod_view(&obj))
+    }
+
+    /// `get_pod(name)`: the pod with state, logs (last `tail_lines`, default 1000, of
+    /// the current run) and stats from the cache. Pods being deleted are not shown.
+    pub async fn get_pod(
+        &self,
+        name: &str,
+        tail_lines: Option<u32>,
+    ) -> Result<PodDetails, CoreError> {
+        let obj = self
+            .store
+            .get(Kind::Pod, name)
+            .filter(|o| !o.is_deleting())
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "pod",
+                name: name.to_string(),
+            })?;
+        let view = pod_view(&obj);
+        let cs = obj
+            .body
+            .pointer("/status/containerStatuses/0")
+            .cloned()
+            .unwrap_or(json!({}));
+        let state = cs.get("state").cloned().unwrap_or(json!({}));
+        let tail = tail_lines.unwrap_or(1000);
+        let logs = match (&view.id, tail) {
+            (_, 0) | (None, _) => String::new(),
+            (Some(id), tail) => {
+                let since = state
+                    .pointer("/running/startedAt")
+                    .or_else(|| state.pointer("/terminated/startedAt"))
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                    .map(|t| t.as_second())
+                    .unwrap_or(0);
+                tokio::time::timeout(Duration::from_secs(2), self.runtime.logs(id, tail, since))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
+            }
+        };
+        let usage = view.id.as_deref().and_then(|id| self.metrics.latest(id));
+        let warnings = obj
+            .body
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                ANNOTATION_WARNINGS.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+            .unwrap_or_default();
+        Ok(PodDetails {
+            state,
+            last_state: cs.get("lastState").cloned().unwrap_or(json!({})),
+            image_id: cs
+                .get("imageID")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            start_time: obj
+                .body
+                .pointer("/status/startTime")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            restart_policy: obj
+                .body
+                .pointer("/spec/restartPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("Always")
+                .to_string(),
+            logs,
+            stats: StatsView {
+                cpu_percent: usage
+                    .and_then(|u| u.cpu_percent)
+                    .map(|c| (c * 100.0).round() / 100.0),
+                memory_bytes: usage.map(|u| u.memory_bytes),
+            },
+            warnings,
+            events: self.events.of(Kind::Pod, name),
+            spec: obj.body.get("spec").cloned().unwrap_or(json!({})),
+            pod_status: obj.body.get("status").cloned().unwrap_or(json!({})),
+            pod: view,
+        })
+    }
+
+    /// `list_pods(labels)`: pods carrying every given label, by name; pods being
+    /// deleted are not listed.
+    pub fn list_pods(&self, selector: &BTreeMap<String, String>) -> Vec<PodView> {
+        self.store
+            .list(Kind::Pod)
+            .iter()
+            .filter(|o| !o.is_deleting() && model::labels::matches(&o.labels(), selector))
+            .map(pod_view)
+            .collect()
+    }
+}
+
+/// The pod shape of a stored pod.
+pub fn pod_view(obj: &Object) -> PodView {
+    let b = &obj.body;
+    let s = |p: &str| b.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let cs = b.pointer("/status/containerStatuses/0");
+    let reason = cs.and_then(|cs| {
+        cs.pointer("/state/waiting/reason")
+            .or_else(|| cs.pointer("/state/terminated/reason"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    PodView {
+        name: obj.name.clone(),
+        uid: obj.uid.clone(),
+        id: cs
+            .and_then(|cs| cs.get("containerID"))
+            .and_then(Value::as_str)
+            .map(|s| s.trim_start_matches("docker://").to_string())
+            .filter(|s| !s.is_empty()),
+        image: s("/spec/containers/0/image").unwrap_or_default(),
+        status: s("/status/phase").unwrap_or_else(|| "Pending".into()),
+        reason,
+        labels: obj.labels(),
+        addr: s("/status/podIP"),
+        restart_count: cs
+            .and_then(|cs| cs.get("restartCount"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        creation_timestamp: s("/metadata/creationTimestamp").unwrap_or_default(),
+        owner_references: b
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+fn host_ports(pod: &Pod) -> Vec<(i32, String, String)> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.containers.first())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let hp = p.host_port.filter(|h| *h > 0)?;
+            let ip = p.host_ip.clone().unwrap_or_default();
+            let ip = if ip == "0.0.0.0" { String::new() } else { ip };
+            Some((hp, p.protocol.clone().unwrap_or_else(|| "TCP".into()), ip))
+        })
+        .collect()
+}
+
+/// Kubernetes' QoS class from the first container's resources.
+fn qos_class(pod: &Pod) -> &'static str {
+    let Some(c) = pod.spec.as_ref().and_then(|s| s.containers.first()) else {
+        return "BestEffort";
+    };
+    let r = c.resources.as_ref();
+    let limits = r.and_then(|r| r.limits.as_ref());
+    let requests = r.and_then(|r| r.requests.as_ref());
+    let has = |m: Option<&BTreeMap<_, _>>| m.is_some_and(|m: &BTreeMap<String, _>| !m.is_empty());
+    if !has(limits) && !has(requests) {
+        return "BestEffort";
+    }
+    let guaranteed = ["cpu", "memory"].iter().all(|k| {
+        let l = limits.and_then(|m| m.get(*k));
+        let q = requests.and_then(|m| m.get(*k));
+        l.is_some() && (q.is_none() || q == l)
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// This machine's CPUs and memory, for when the engine cannot tell.
+fn local_host_limits() -> HostLimits {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as i64;
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<i64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(i64::MAX);
+    HostLimits {
+        cpu_millis: cpus * 1000,
+        memory_bytes: mem,
+    }
+}
