@@ -21,30 +21,34 @@ use super::{
 
 /// A connection to the Docker engine.
 pub struct Docker {
-    client: std::sync::RwLock<bollard::Docker>,
+    // None until the socket could be opened: an engine that is down at start-up
+    // must not keep K1s from starting (SPEC §6).
+    client: std::sync::RwLock<Option<bollard::Docker>>,
     negotiated: std::sync::atomic::AtomicBool,
 }
 
 impl Docker {
-    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and negotiates
-    /// the API version: bollard speaks a newer API than many engines (this machine's
-    /// speaks 1.41) and nothing works without it. An engine that is down is not an
-    /// error here: the version is negotiated on the first successful ping.
+    /// A client of the local engine (`DOCKER_HOST` or the default socket). Nothing is
+    /// required of the engine yet: the connection and the API version negotiation
+    /// (bollard speaks a newer API than this machine's engine, 1.41, and nothing works
+    /// without it) happen on the first successful ping, and again after a failure.
     pub async fn connect() -> Result<Docker> {
-        let client = bollard::Docker::connect_with_defaults().map_err(classify)?;
         let docker = Docker {
-            client: std::sync::RwLock::new(client),
+            client: std::sync::RwLock::new(None),
             negotiated: std::sync::atomic::AtomicBool::new(false),
         };
         let _ = docker.negotiate().await;
         Ok(docker)
     }
 
-    fn client(&self) -> bollard::Docker {
+    fn client(&self) -> Result<bollard::Docker> {
         self.client
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+            .ok_or_else(|| {
+                RuntimeError::Unavailable("not connected to the Docker engine yet".into())
+            })
     }
 
     async fn negotiate(&self) -> Result<()> {
@@ -52,8 +56,9 @@ impl Docker {
         if self.negotiated.load(Ordering::Acquire) {
             return Ok(());
         }
-        let c = self.client().negotiate_version().await.map_err(classify)?;
-        *self.client.write().unwrap_or_else(|e| e.into_inner()) = c;
+        let base = bollard::Docker::connect_with_defaults().map_err(classify)?;
+        let c = base.negotiate_version().await.map_err(classify)?;
+        *self.client.write().unwrap_or_else(|e| e.into_inner()) = Some(c);
         self.negotiated.store(true, Ordering::Release);
         Ok(())
     }
@@ -194,14 +199,14 @@ impl ContainerRuntime for Docker {
     fn ping(&self) -> BoxFuture<'_, Result<()>> {
         async move {
             self.negotiate().await?;
-            self.client().ping().await.map(|_| ()).map_err(classify)
+            self.client()?.ping().await.map(|_| ()).map_err(classify)
         }
         .boxed()
     }
 
     fn info(&self) -> BoxFuture<'_, Result<HostInfo>> {
         async move {
-            let info = self.client().info().await.map_err(classify)?;
+            let info = self.client()?.info().await.map_err(classify)?;
             Ok(HostInfo {
                 ncpu: info.ncpu.unwrap_or(1),
                 mem_total: info.mem_total.unwrap_or(0),
@@ -212,7 +217,7 @@ impl ContainerRuntime for Docker {
 
     fn image_id<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         async move {
-            match self.client().inspect_image(image).await.map_err(classify) {
+            match self.client()?.inspect_image(image).await.map_err(classify) {
                 Ok(i) => Ok(Some(i.id.unwrap_or_default())),
                 Err(RuntimeError::NotFound(_)) => Ok(None),
                 Err(e) => Err(e),
@@ -233,7 +238,7 @@ impl ContainerRuntime for Docker {
                 from_image: Some(reference),
                 ..Default::default()
             };
-            let mut s = self.client().create_image(Some(opts), None, None);
+            let mut s = self.client()?.create_image(Some(opts), None, None);
             while let Some(item) = s.next().await {
                 let item = item.map_err(classify)?;
                 if let Some(err) = item.error_detail.and_then(|d| d.message) {
@@ -252,7 +257,7 @@ impl ContainerRuntime for Docker {
                 ..Default::default()
             };
             let r = self
-                .client()
+                .client()?
                 .create_container(Some(opts), create_body(spec))
                 .await
                 .map_err(classify)?;
@@ -263,7 +268,7 @@ impl ContainerRuntime for Docker {
 
     fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
         async move {
-            self.client()
+            self.client()?
                 .start_container(id, None::<StartContainerOptions>)
                 .await
                 .map_err(classify)
@@ -277,7 +282,7 @@ impl ContainerRuntime for Docker {
                 t: Some(grace_secs.clamp(0, i32::MAX as i64) as i32),
                 signal: None,
             };
-            match self.client().stop_container(id, Some(opts)).await {
+            match self.client()?.stop_container(id, Some(opts)).await {
                 // 304: already stopped.
                 Err(BollardError::DockerResponseServerError {
                     status_code: 304, ..
@@ -295,7 +300,7 @@ impl ContainerRuntime for Docker {
                 v: true,
                 link: false,
             };
-            gone_is_ok(self.client().remove_container(id, Some(opts)).await)
+            gone_is_ok(self.client()?.remove_container(id, Some(opts)).await)
         }
         .boxed()
     }
@@ -303,7 +308,7 @@ impl ContainerRuntime for Docker {
     fn inspect<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<ContainerInfo>>> {
         async move {
             match self
-                .client()
+                .client()?
                 .inspect_container(id, None::<InspectContainerOptions>)
                 .await
                 .map_err(classify)
@@ -334,7 +339,7 @@ impl ContainerRuntime for Docker {
                 ..Default::default()
             };
             let summaries = self
-                .client()
+                .client()?
                 .list_containers(Some(opts))
                 .await
                 .map_err(classify)?;
@@ -378,7 +383,7 @@ impl ContainerRuntime for Docker {
                 ..Default::default()
             };
             let chunks: Vec<_> = self
-                .client()
+                .client()?
                 .logs(id, Some(opts))
                 .try_collect()
                 .await
@@ -404,7 +409,11 @@ impl ContainerRuntime for Docker {
             ])),
             ..Default::default()
         };
-        self.client()
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
+        };
+        client
             .events(Some(opts))
             .map(|r| {
                 let m = r.map_err(classify)?;
@@ -424,7 +433,11 @@ impl ContainerRuntime for Docker {
             stream: true,
             one_shot: false,
         };
-        self.client()
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
+        };
+        client
             .stats(id, Some(opts))
             .map(|r| {
                 let s = r.map_err(classify)?;
