@@ -88,6 +88,16 @@ pub fn labels_of(body: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// One change of a batch ([`Store::apply`]).
+pub enum Op {
+    /// Create an object (its body carries name and uid).
+    Create(Kind, Value),
+    /// Read-modify-write: the closure returns whether it changed anything.
+    Update(Kind, String, Box<dyn FnOnce(&mut Value) -> bool + Send>),
+    /// Remove an object, only if it has this uid when one is given.
+    Delete(Kind, String, Option<String>),
+}
+
 /// Who made a change: lets a component skip the echo of its own writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -369,44 +379,11 @@ impl Store {
         body: Value,
         source: Source,
     ) -> Result<Object, StoreError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.create_blocking(kind, body, source)).await?
-    }
-
-    fn create_blocking(
-        &self,
-        kind: Kind,
-        mut body: Value,
-        source: Source,
-    ) -> Result<Object, StoreError> {
-        let name = str_at(&body, "/metadata/name");
-        let uid = str_at(&body, "/metadata/uid");
-        let mut conn = self.conn();
-        if self.read().objects.contains_key(&(kind, name.clone())) {
-            return Err(StoreError::AlreadyExists {
-                kind: kind.as_str(),
-                name,
-            });
-        }
-        let rv = self.read().resource_version + 1;
-        set_rv(&mut body, rv);
-        let text = body.to_string();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO objects (kind, name, uid, resource_version, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![kind.as_str(), name, uid, rv as i64, text],
-        )?;
-        log_change(&tx, rv, kind, &name, "ADDED", &text)?;
-        tx.commit()?;
-        let object = Object {
-            kind,
-            name,
-            uid,
-            resource_version: rv,
-            body,
-        };
-        self.publish(ChangeType::Added, source, object.clone(), &mut conn);
-        Ok(object)
+        let mut done = self.apply(vec![Op::Create(kind, body)], source).await?;
+        done.pop().ok_or_else(|| StoreError::NotFound {
+            kind: kind.as_str(),
+            name: String::new(),
+        })
     }
 
     /// Read-modify-write of one object. `f` gets the current body and returns whether it
@@ -421,49 +398,24 @@ impl Store {
     where
         F: FnOnce(&mut Value) -> bool + Send + 'static,
     {
-        let this = self.clone();
-        let name = name.to_string();
-        tokio::task::spawn_blocking(move || this.update_blocking(kind, &name, source, f)).await?
-    }
-
-    fn update_blocking<F>(
-        &self,
-        kind: Kind,
-        name: &str,
-        source: Source,
-        f: F,
-    ) -> Result<Object, StoreError>
-    where
-        F: FnOnce(&mut Value) -> bool,
-    {
-        let mut conn = self.conn();
-        let Some(current) = self.get(kind, name) else {
-            return Err(StoreError::NotFound {
-                kind: kind.as_str(),
-                name: name.to_string(),
-            });
-        };
-        let mut body = current.body.clone();
-        if !f(&mut body) {
-            return Ok(current);
+        let current = self.get(kind, name);
+        let mut done = self
+            .apply(
+                vec![Op::Update(kind, name.to_string(), Box::new(f))],
+                source,
+            )
+            .await?;
+        match done.pop() {
+            Some(o) => Ok(o),
+            // Unchanged: the object as it is (re-read: it may have moved on meanwhile).
+            None => self
+                .get(kind, name)
+                .or(current)
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: kind.as_str(),
+                    name: name.to_string(),
+                }),
         }
-        let rv = self.read().resource_version + 1;
-        set_rv(&mut body, rv);
-        let text = body.to_string();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE objects SET resource_version = ?3, body = ?4 WHERE kind = ?1 AND name = ?2",
-            params![kind.as_str(), name, rv as i64, text],
-        )?;
-        log_change(&tx, rv, kind, name, "MODIFIED", &text)?;
-        tx.commit()?;
-        let object = Object {
-            resource_version: rv,
-            body,
-            ..current
-        };
-        self.publish(ChangeType::Modified, source, object.clone(), &mut conn);
-        Ok(object)
     }
 
     /// Removes an object for good. With `uid`, only if it still is that object (a pod
@@ -476,47 +428,138 @@ impl Store {
         uid: Option<&str>,
         source: Source,
     ) -> Result<Option<Object>, StoreError> {
-        let this = self.clone();
-        let name = name.to_string();
-        let uid = uid.map(str::to_string);
-        tokio::task::spawn_blocking(move || {
-            this.delete_blocking(kind, &name, uid.as_deref(), source)
-        })
-        .await?
+        let op = Op::Delete(kind, name.to_string(), uid.map(str::to_string));
+        Ok(self.apply(vec![op], source).await?.pop())
     }
 
-    fn delete_blocking(
-        &self,
-        kind: Kind,
-        name: &str,
-        uid: Option<&str>,
-        source: Source,
-    ) -> Result<Option<Object>, StoreError> {
+    /// Applies several changes in one transaction: all of them or none. A `Create` of a
+    /// taken name fails the whole batch with `AlreadyExists`; an `Update` of a missing
+    /// object fails it with `NotFound`; a `Delete` of a missing (or other-uid) object
+    /// is skipped. Returns the objects written, in order (unchanged updates and skipped
+    /// deletes are left out).
+    pub async fn apply(&self, ops: Vec<Op>, source: Source) -> Result<Vec<Object>, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.apply_blocking(ops, source)).await?
+    }
+
+    fn apply_blocking(&self, ops: Vec<Op>, source: Source) -> Result<Vec<Object>, StoreError> {
         let mut conn = self.conn();
-        let Some(current) = self.get(kind, name) else {
-            return Ok(None);
-        };
-        if uid.is_some_and(|u| u != current.uid) {
-            return Ok(None);
+        // Work on a private view of the touched keys so that a later op sees an earlier
+        // one's result, and nothing is visible to readers before the commit.
+        let mut view: BTreeMap<(Kind, String), Option<Object>> = BTreeMap::new();
+        let mut rv = self.read().resource_version;
+        let mut changes: Vec<(ChangeType, Object)> = Vec::new();
+        let current =
+            |view: &BTreeMap<(Kind, String), Option<Object>>, kind: Kind, name: &str| match view
+                .get(&(kind, name.to_string()))
+            {
+                Some(o) => o.clone(),
+                None => self.get(kind, name),
+            };
+        for op in ops {
+            match op {
+                Op::Create(kind, mut body) => {
+                    let name = str_at(&body, "/metadata/name");
+                    if current(&view, kind, &name).is_some() {
+                        return Err(StoreError::AlreadyExists {
+                            kind: kind.as_str(),
+                            name,
+                        });
+                    }
+                    rv += 1;
+                    set_rv(&mut body, rv);
+                    let obj = Object {
+                        kind,
+                        uid: str_at(&body, "/metadata/uid"),
+                        name: name.clone(),
+                        resource_version: rv,
+                        body,
+                    };
+                    view.insert((kind, name), Some(obj.clone()));
+                    changes.push((ChangeType::Added, obj));
+                }
+                Op::Update(kind, name, f) => {
+                    let Some(cur) = current(&view, kind, &name) else {
+                        return Err(StoreError::NotFound {
+                            kind: kind.as_str(),
+                            name,
+                        });
+                    };
+                    let mut body = cur.body.clone();
+                    if !f(&mut body) {
+                        continue;
+                    }
+                    rv += 1;
+                    set_rv(&mut body, rv);
+                    let obj = Object {
+                        resource_version: rv,
+                        body,
+                        ..cur
+                    };
+                    view.insert((kind, name), Some(obj.clone()));
+                    changes.push((ChangeType::Modified, obj));
+                }
+                Op::Delete(kind, name, uid) => {
+                    let Some(cur) = current(&view, kind, &name) else {
+                        continue;
+                    };
+                    if uid.as_ref().is_some_and(|u| *u != cur.uid) {
+                        continue;
+                    }
+                    rv += 1;
+                    let mut body = cur.body.clone();
+                    set_rv(&mut body, rv);
+                    let obj = Object {
+                        resource_version: rv,
+                        body,
+                        ..cur
+                    };
+                    view.insert((kind, name), None);
+                    changes.push((ChangeType::Deleted, obj));
+                }
+            }
         }
-        let rv = self.read().resource_version + 1;
-        let mut body = current.body.clone();
-        set_rv(&mut body, rv);
-        let text = body.to_string();
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
         let tx = conn.transaction()?;
-        tx.execute(
-            "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
-            params![kind.as_str(), name],
-        )?;
-        log_change(&tx, rv, kind, name, "DELETED", &text)?;
+        for (change, obj) in &changes {
+            let text = obj.body.to_string();
+            let k = obj.kind.as_str();
+            match change {
+                ChangeType::Added => {
+                    tx.execute(
+                        "INSERT INTO objects (kind, name, uid, resource_version, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![k, obj.name, obj.uid, obj.resource_version as i64, text],
+                    )?;
+                }
+                ChangeType::Modified => {
+                    tx.execute(
+                        "UPDATE objects SET resource_version = ?3, body = ?4 WHERE kind = ?1 AND name = ?2",
+                        params![k, obj.name, obj.resource_version as i64, text],
+                    )?;
+                }
+                ChangeType::Deleted => {
+                    tx.execute(
+                        "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
+                        params![k, obj.name],
+                    )?;
+                }
+            }
+            let label = match change {
+                ChangeType::Added => "ADDED",
+                ChangeType::Modified => "MODIFIED",
+                ChangeType::Deleted => "DELETED",
+            };
+            log_change(&tx, obj.resource_version, obj.kind, &obj.name, label, &text)?;
+        }
         tx.commit()?;
-        let object = Object {
-            resource_version: rv,
-            body,
-            ..current
-        };
-        self.publish(ChangeType::Deleted, source, object.clone(), &mut conn);
-        Ok(Some(object))
+        let mut written = Vec::with_capacity(changes.len());
+        for (change, obj) in changes {
+            self.publish(change, source, obj.clone(), &mut conn);
+            written.push(obj);
+        }
+        Ok(written)
     }
 
     /// Applies a committed change to the mirror and tells watchers. Called with the
@@ -533,7 +576,7 @@ impl Store {
             }
         }
         let rv = object.resource_version;
-        if rv % 1000 == 0 {
+        if rv.is_multiple_of(1000) {
             // Trim the change log now and then rather than on every write.
             let _ = conn.execute(
                 "DELETE FROM changes WHERE resource_version <= ?1",
@@ -691,6 +734,53 @@ mod tests {
             }
         }
         assert_eq!(wins, 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k1s.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .create(Kind::Pod, pod("taken", "u0"), Source::Api)
+            .await
+            .unwrap();
+        let ops = vec![
+            Op::Create(Kind::Pod, pod("new", "u1")),
+            Op::Update(
+                Kind::Pod,
+                "taken".into(),
+                Box::new(|b: &mut Value| {
+                    b["metadata"]["deletionTimestamp"] = json!("now");
+                    true
+                }),
+            ),
+            Op::Create(Kind::Pod, pod("taken", "u2")),
+        ];
+        assert!(matches!(
+            store.apply(ops, Source::Api).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert!(store.get(Kind::Pod, "new").is_none());
+        assert!(!store.get(Kind::Pod, "taken").unwrap().is_deleting());
+        let ops = vec![
+            Op::Create(Kind::ReplicaSet, pod("rs", "u3")),
+            Op::Update(
+                Kind::Pod,
+                "taken".into(),
+                Box::new(|b: &mut Value| {
+                    b["metadata"]["deletionTimestamp"] = json!("now");
+                    true
+                }),
+            ),
+            Op::Delete(Kind::Pod, "absent".into(), None),
+        ];
+        let written = store.apply(ops, Source::Api).await.unwrap();
+        assert_eq!(written.len(), 2);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert!(store.get(Kind::Pod, "taken").unwrap().is_deleting());
+        assert!(store.get(Kind::ReplicaSet, "rs").is_some());
     }
 
     #[tokio::test]
