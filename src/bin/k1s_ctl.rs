@@ -681,10 +681,21 @@ fn cmd_get(client: &Client, a: GetArgs) -> Res {
 
 fn cmd_describe(client: &Client, a: NamedArgs) -> Res {
     for (i, n) in a.names.iter().enumerate() {
+        let query = if a.resource == Resource::Pod {
+            "?tailLines=20"
+        } else {
+            ""
+        };
+        let mut v = get_one(client, a.resource, n, query)?;
+        if let Value::Object(m) = &mut v
+            && m.get("name").and_then(Value::as_str).is_none()
+        {
+            m.insert("name".into(), Value::String(n.clone()));
+        }
         let text = match a.resource {
-            Resource::Pod => describe::pod(&get_one(client, a.resource, n, "?tailLines=20")?),
-            Resource::Rs => describe::rs(&get_one(client, a.resource, n, "")?),
-            Resource::Hpa => describe::hpa(&get_one(client, a.resource, n, "")?),
+            Resource::Pod => describe::pod(&v),
+            Resource::Rs => describe::rs(&v),
+            Resource::Hpa => describe::hpa(&v),
         };
         if i > 0 {
             println!();

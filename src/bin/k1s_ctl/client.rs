@@ -152,7 +152,14 @@ impl Client {
                     ErrorKind::ConnectionAborted => "connection aborted".to_string(),
                     ErrorKind::TimedOut => "timed out".to_string(),
                     ErrorKind::UnexpectedEof => "the connection was closed".to_string(),
-                    _ => one_line(&io.to_string()),
+                    _ => {
+                        let t = one_line(&io.to_string());
+                        if t.contains("lookup") || t.contains("not known") {
+                            format!("host not found ({t})")
+                        } else {
+                            t
+                        }
+                    }
                 };
                 format!("cannot reach the K1s server at {base}: {reason}")
             }

@@ -230,7 +230,12 @@ pub fn pod(p: &Value) -> String {
     let warnings: Vec<String> = p
         .get("warnings")
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(|w| text(Some(w), "")).collect())
+        .map(|a| {
+            a.iter()
+                .map(|w| text(Some(w), ""))
+                .filter(|w| !w.is_empty() && w != "{}")
+                .collect()
+        })
         .unwrap_or_default();
     d.multi(0, "Warnings", &warnings, "<none>");
     events(&mut d, p);
