@@ -342,12 +342,12 @@ impl K1s {
             }
             _ => {}
         }
-        let details = self.get_pod(&name, Some(0)).await.or_else(|e| match e {
-            // Deleted by someone in between: answer with what we stored.
-            CoreError::NotFound { .. } => Err(CoreError::Conflict(format!(
-                "pod \"{name}\" was deleted while being created"
-            ))),
-            e => Err(e),
+        let details = self.get_pod(&name, Some(0)).await.map_err(|e| match e {
+            // Deleted by someone in between.
+            CoreError::NotFound { .. } => {
+                CoreError::Conflict(format!("pod \"{name}\" was deleted while being created"))
+            }
+            e => e,
         })?;
         Ok(Created {
             object: details,

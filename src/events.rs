@@ -32,10 +32,12 @@ pub struct Event {
     pub count: u32,
 }
 
+type EventMap = HashMap<(Kind, String), VecDeque<Event>>;
+
 /// The event log; cheap to clone.
 #[derive(Clone, Default)]
 pub struct Events {
-    inner: Arc<Mutex<HashMap<(Kind, String), VecDeque<Event>>>>,
+    inner: Arc<Mutex<EventMap>>,
 }
 
 impl Events {

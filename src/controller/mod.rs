@@ -2,4 +2,5 @@
 //! agent drives its pods with; the ReplicaSet and HPA controllers come next and use
 //! the same queue.
 
+pub mod replicaset;
 pub mod workqueue;

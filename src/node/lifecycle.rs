@@ -222,24 +222,97 @@ mod tests {
         let killed = st("exited", 137);
         let created = st("created", 0);
         #[rustfmt::skip]
-        let table: Vec<(RestartPolicy, bool, bool, Option<i64>, Option<&ContainerState>, Duration, Step)> = vec![
+        type Row<'a> = (RestartPolicy, bool, bool, Option<i64>, Option<&'a ContainerState>, Duration, Step);
+        let table: Vec<Row> = vec![
             // first container
-            (Always, false, false, None, None, z, Step::Create { replacement: false }),
-            (Never, false, false, None, None, z, Step::Create { replacement: false }),
+            (
+                Always,
+                false,
+                false,
+                None,
+                None,
+                z,
+                Step::Create { replacement: false },
+            ),
+            (
+                Never,
+                false,
+                false,
+                None,
+                None,
+                z,
+                Step::Create { replacement: false },
+            ),
             // steady
             (Always, false, true, None, Some(&running), z, Step::Steady),
             (Always, false, true, None, Some(&created), z, Step::Start),
             // exits
             (Always, false, true, None, Some(&ok), z, Step::Restart),
-            (Always, false, true, None, Some(&bad), ten, Step::BackOff(ten)),
-            (OnFailure, false, true, None, Some(&ok), z, Step::Finish { succeeded: true }),
+            (
+                Always,
+                false,
+                true,
+                None,
+                Some(&bad),
+                ten,
+                Step::BackOff(ten),
+            ),
+            (
+                OnFailure,
+                false,
+                true,
+                None,
+                Some(&ok),
+                z,
+                Step::Finish { succeeded: true },
+            ),
             (OnFailure, false, true, None, Some(&bad), z, Step::Restart),
-            (Never, false, true, None, Some(&killed), z, Step::Finish { succeeded: false }),
-            (Never, false, true, None, Some(&ok), z, Step::Finish { succeeded: true }),
+            (
+                Never,
+                false,
+                true,
+                None,
+                Some(&killed),
+                z,
+                Step::Finish { succeeded: false },
+            ),
+            (
+                Never,
+                false,
+                true,
+                None,
+                Some(&ok),
+                z,
+                Step::Finish { succeeded: true },
+            ),
             // removed behind our back
-            (Always, false, true, None, None, ten, Step::Create { replacement: true }),
-            (OnFailure, false, true, None, None, z, Step::Create { replacement: true }),
-            (OnFailure, false, true, Some(0), None, z, Step::Finish { succeeded: true }),
+            (
+                Always,
+                false,
+                true,
+                None,
+                None,
+                ten,
+                Step::Create { replacement: true },
+            ),
+            (
+                OnFailure,
+                false,
+                true,
+                None,
+                None,
+                z,
+                Step::Create { replacement: true },
+            ),
+            (
+                OnFailure,
+                false,
+                true,
+                Some(0),
+                None,
+                z,
+                Step::Finish { succeeded: true },
+            ),
             (Never, false, true, None, None, z, Step::Lost),
             // a finished pod stays finished
             (Always, true, true, Some(1), None, z, Step::Steady),

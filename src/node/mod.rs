@@ -763,7 +763,11 @@ impl NodeAgent {
             st["phase"] = json!(phase);
             if running {
                 if st.get("startTime").is_none_or(Value::is_null) {
-                    let started = c.state.started_at.as_deref().and_then(crate::util::docker_time);
+                    let started = c
+                        .state
+                        .started_at
+                        .as_deref()
+                        .and_then(crate::util::docker_time);
                     st["startTime"] = json!(started.unwrap_or_else(crate::util::now_rfc3339));
                 }
                 match &c.ip {

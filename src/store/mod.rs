@@ -105,8 +105,10 @@ pub enum Source {
     Api,
     /// The node agent (pod status, finished deletions).
     Node,
-    /// A controller (ReplicaSet, HPA).
-    Controller,
+    /// The ReplicaSet controller (pods it creates or deletes, ReplicaSet status).
+    ReplicaSets,
+    /// The HPA controller (ReplicaSet scale, HPA status).
+    Autoscaler,
 }
 
 /// What happened to an object.
