@@ -1,1 +1,2 @@
 //! K1s
+pub mod model;
