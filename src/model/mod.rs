@@ -484,3 +484,29 @@ mod tests {
         assert_eq!(v, json!({"metadata": {"name": "x"}}));
     }
 }
+
+#[cfg(test)]
+mod limits_tests {
+    use super::*;
+
+    #[test]
+    fn hostile_bodies_are_refused_not_crashed() {
+        let deep_yaml = format!("a: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_body(deep_yaml.as_bytes(), true).is_err());
+        let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_body(deep_json.as_bytes(), false).is_err());
+        // An alias bomb stays within serde-saphyr's budget.
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("a{}", i - 1)
+            };
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        assert!(parse_body(bomb.as_bytes(), true).is_err());
+    }
+}

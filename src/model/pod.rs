@@ -1494,6 +1494,17 @@ spec:
             &y,
             "metadata.labels.version: Invalid value: true: must be a string",
         );
+        // YAML 1.1 booleans are booleans here too, as with Kubernetes' YAML decoder.
+        let y = EXAMPLE_POD.replace("version: \"1.0\"", "enabled: yes");
+        assert_one_error(
+            &y,
+            "metadata.labels.enabled: Invalid value: true: must be a string",
+        );
+        let y = EXAMPLE_POD.replace("version: \"1.0\"", "version: null");
+        assert_one_error(
+            &y,
+            "metadata.labels.version: Invalid value: null: must be a string",
+        );
     }
 
     #[test]
