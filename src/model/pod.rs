@@ -280,11 +280,21 @@ pub fn validate_object_meta(meta: &ObjectMeta, path: &str, errs: &mut Vec<FieldE
     }
 }
 
-/// Label keys and values with Kubernetes' rules; K1s' own keys refused. Errors are at
-/// the map (`metadata.labels`) with the offending key or value, as Kubernetes reports them.
+/// An object's labels: Kubernetes' key and value rules, and K1s' own keys (`k1s`,
+/// `k1s.io/…`) refused, since they mark K1s' containers. Errors are at the map
+/// (`metadata.labels`) with the offending key or value, as Kubernetes reports them.
 pub fn validate_labels(
     labels_map: Option<&BTreeMap<String, String>>,
     path: &str,
+    errs: &mut Vec<FieldError>,
+) {
+    check_label_map(labels_map, path, true, errs);
+}
+
+fn check_label_map(
+    labels_map: Option<&BTreeMap<String, String>>,
+    path: &str,
+    refuse_reserved: bool,
     errs: &mut Vec<FieldError>,
 ) {
     for (k, v) in labels_map.into_iter().flatten() {
@@ -293,7 +303,7 @@ pub fn validate_labels(
         for m in key_msgs {
             errs.push(FieldError::invalid(path, k, &m));
         }
-        if key_ok && labels::is_reserved_label_key(k) {
+        if refuse_reserved && key_ok && labels::is_reserved_label_key(k) {
             errs.push(FieldError::invalid(
                 path,
                 k,
@@ -343,7 +353,19 @@ pub fn validate_pod_spec(
         ));
     }
 
-    // What K1s does not implement and that would change what runs: refused.
+    refuse_unsupported(spec, path, opts, errs);
+    refuse_host_power(spec, path, opts, errs, warnings);
+    validate_plain_values(spec, path, errs, warnings);
+    warn_ignored(spec, path, warnings);
+}
+
+/// What K1s does not implement and that would change what runs: refused.
+fn refuse_unsupported(
+    spec: &PodSpec,
+    path: &str,
+    opts: &AdmissionOptions,
+    errs: &mut Vec<FieldError>,
+) {
     if spec.init_containers.as_ref().is_some_and(|v| !v.is_empty()) {
         errs.push(FieldError::unsupported_by_k1s(child(
             path,
@@ -406,8 +428,16 @@ pub fn validate_pod_spec(
             &["linux"],
         ));
     }
+}
 
-    // Host power: refused unless the server allows it.
+/// Host power: refused unless the server allows it.
+fn refuse_host_power(
+    spec: &PodSpec,
+    path: &str,
+    opts: &AdmissionOptions,
+    errs: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
+) {
     for (name, on) in [
         ("hostNetwork", spec.host_network),
         ("hostPID", spec.host_pid),
@@ -420,8 +450,15 @@ pub fn validate_pod_spec(
     if let Some(sc) = spec.security_context.as_ref() {
         validate_pod_security_context(sc, &child(path, "securityContext"), opts, errs, warnings);
     }
+}
 
-    // Plain values.
+/// Enumerations and numbers of the pod spec.
+fn validate_plain_values(
+    spec: &PodSpec,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
+) {
     if let Some(rp) = spec.restart_policy.as_deref().filter(|s| !s.is_empty())
         && !RESTART_POLICIES.contains(&rp)
     {
@@ -469,85 +506,105 @@ pub fn validate_pod_spec(
         }
     }
     if let Some(ns) = spec.node_selector.as_ref() {
-        validate_labels(Some(ns), &child(path, "nodeSelector"), errs);
+        check_label_map(Some(ns), &child(path, "nodeSelector"), false, errs);
     }
+}
 
-    // No meaning on one machine, or not implemented and harmless: accepted, with a warning.
+/// No meaning on one machine, or not implemented and harmless: accepted, with a warning.
+fn warn_ignored(spec: &PodSpec, path: &str, warnings: &mut Vec<String>) {
     const ONE_MACHINE: &str = "ignored by K1s (one machine)";
     const IGNORED: &str = "ignored by K1s";
-    let set_str = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    // A value equal to Kubernetes' default (what `kubectl run` sends: dnsPolicy
+    // ClusterFirst, …) asks for nothing, so it gets no warning.
+    let set_str = |s: &Option<String>, default: &str| {
+        s.as_deref().is_some_and(|s| !s.is_empty() && s != default)
+    };
+    let non_empty = |n: Option<usize>| n.is_some_and(|n| n > 0);
     let ignored: [(&str, bool, &str); 21] = [
         (
             "nodeSelector",
-            spec.node_selector.as_ref().is_some_and(|m| !m.is_empty()),
+            non_empty(spec.node_selector.as_ref().map(BTreeMap::len)),
             ONE_MACHINE,
         ),
-        ("nodeName", set_str(&spec.node_name), ONE_MACHINE),
+        ("nodeName", set_str(&spec.node_name, ""), ONE_MACHINE),
         ("affinity", spec.affinity.is_some(), ONE_MACHINE),
         (
             "tolerations",
-            spec.tolerations.as_ref().is_some_and(|v| !v.is_empty()),
+            non_empty(spec.tolerations.as_ref().map(Vec::len)),
             ONE_MACHINE,
         ),
-        ("priority", spec.priority.is_some(), ONE_MACHINE),
+        (
+            "priority",
+            spec.priority.is_some_and(|p| p != 0),
+            ONE_MACHINE,
+        ),
         (
             "priorityClassName",
-            set_str(&spec.priority_class_name),
+            set_str(&spec.priority_class_name, ""),
             ONE_MACHINE,
         ),
-        ("schedulerName", set_str(&spec.scheduler_name), ONE_MACHINE),
+        (
+            "schedulerName",
+            set_str(&spec.scheduler_name, "default-scheduler"),
+            ONE_MACHINE,
+        ),
         (
             "topologySpreadConstraints",
-            spec.topology_spread_constraints
-                .as_ref()
-                .is_some_and(|v| !v.is_empty()),
+            non_empty(spec.topology_spread_constraints.as_ref().map(Vec::len)),
             ONE_MACHINE,
         ),
         (
             "preemptionPolicy",
-            set_str(&spec.preemption_policy),
+            set_str(&spec.preemption_policy, "PreemptLowerPriority"),
             ONE_MACHINE,
         ),
         (
             "overhead",
-            spec.overhead.as_ref().is_some_and(|m| !m.is_empty()),
+            non_empty(spec.overhead.as_ref().map(BTreeMap::len)),
             ONE_MACHINE,
         ),
         (
             "runtimeClassName",
-            set_str(&spec.runtime_class_name),
+            set_str(&spec.runtime_class_name, ""),
             IGNORED,
         ),
         (
             "serviceAccountName",
-            set_str(&spec.service_account_name),
+            set_str(&spec.service_account_name, "default"),
             IGNORED,
         ),
-        ("serviceAccount", set_str(&spec.service_account), IGNORED),
+        (
+            "serviceAccount",
+            set_str(&spec.service_account, "default"),
+            IGNORED,
+        ),
+        // No tokens are mounted: only asking for one deserves a warning.
         (
             "automountServiceAccountToken",
-            spec.automount_service_account_token.is_some(),
+            spec.automount_service_account_token == Some(true),
             IGNORED,
         ),
-        ("dnsPolicy", set_str(&spec.dns_policy), IGNORED),
+        (
+            "dnsPolicy",
+            set_str(&spec.dns_policy, "ClusterFirst"),
+            IGNORED,
+        ),
         ("dnsConfig", spec.dns_config.is_some(), IGNORED),
-        ("hostname", set_str(&spec.hostname), IGNORED),
-        ("subdomain", set_str(&spec.subdomain), IGNORED),
+        ("hostname", set_str(&spec.hostname, ""), IGNORED),
+        ("subdomain", set_str(&spec.subdomain, ""), IGNORED),
         (
             "imagePullSecrets",
-            spec.image_pull_secrets
-                .as_ref()
-                .is_some_and(|v| !v.is_empty()),
+            non_empty(spec.image_pull_secrets.as_ref().map(Vec::len)),
             IGNORED,
         ),
         (
             "readinessGates",
-            spec.readiness_gates.as_ref().is_some_and(|v| !v.is_empty()),
+            non_empty(spec.readiness_gates.as_ref().map(Vec::len)),
             IGNORED,
         ),
         (
             "enableServiceLinks",
-            spec.enable_service_links.is_some(),
+            spec.enable_service_links == Some(false),
             IGNORED,
         ),
     ];
@@ -2023,7 +2080,7 @@ spec:
     fn warnings_for_ignored_fields() {
         let y = pod_with(
             "    livenessProbe:\n      httpGet: {path: /, port: 80}\n    readinessProbe:\n      tcpSocket: {port: http}\n",
-            "  nodeSelector:\n    disktype: ssd\n  serviceAccountName: builder\n  tolerations:\n  - {key: k, operator: Exists}\n  priorityClassName: high\n  dnsPolicy: ClusterFirst\n  securityContext:\n    runAsUser: 1000\n",
+            "  nodeSelector:\n    disktype: ssd\n  serviceAccountName: builder\n  tolerations:\n  - {key: k, operator: Exists}\n  priorityClassName: high\n  dnsPolicy: Default\n  securityContext:\n    runAsUser: 1000\n",
         );
         let a = admit_yaml(&y).unwrap();
         assert_eq!(
@@ -2047,6 +2104,15 @@ spec:
             &pod_with("", "  dnsPolicy: Cluster\n"),
             r#"spec.dnsPolicy: Unsupported value: "Cluster": supported values: "ClusterFirstWithHostNet", "ClusterFirst", "Default", "None""#,
         );
+    }
+
+    #[test]
+    fn kubectl_run_body_admits_quietly() {
+        // What `kubectl run web --image=nginx` sends.
+        let body = br#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web","creationTimestamp":null,"labels":{"run":"web"}},"spec":{"containers":[{"name":"web","image":"nginx","resources":{}}],"restartPolicy":"Always","dnsPolicy":"ClusterFirst","schedulerName":"default-scheduler","enableServiceLinks":true,"securityContext":{}},"status":{}}"#;
+        let a = admit_pod(parse_body(body, false).unwrap(), &HOST, &STRICT).unwrap();
+        assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+        assert_eq!(a.object.metadata.name.as_deref(), Some("web"));
     }
 
     #[test]
