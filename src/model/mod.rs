@@ -512,3 +512,96 @@ mod limits_tests {
         assert!(parse_body(bomb.as_bytes(), true).is_err());
     }
 }
+
+#[cfg(test)]
+mod examples_tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+
+    /// `examples/rs.yaml` and `examples/hpa.yaml` as one file, as `k1s_ctl create` may get.
+    const RS_AND_HPA: &str = r#"apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: test-rs
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: web-server
+  template:
+    metadata:
+      labels:
+        app: web-server
+        version: "1.0"
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        ports:
+        - containerPort: 80
+          protocol: TCP
+---
+apiVersion: autoscaling/v2beta2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: test-hpa
+spec:
+  maxReplicas: 5
+  minReplicas: 1
+  metrics:
+  - type: Resource
+    resource:
+      name: cpu
+      target: {type: Utilization, averageUtilization: 60}
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: ReplicaSet
+    name: test-rs
+"#;
+
+    #[test]
+    fn example_files_split_and_decode() {
+        let docs = parse_yaml_documents(RS_AND_HPA).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1]["kind"], "HorizontalPodAutoscaler");
+        assert_eq!(
+            docs[1]["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+            60
+        );
+        // The ReplicaSet decodes strictly, and its template passes the pod checks.
+        check_type_meta(&docs[0], &["apps/v1"], "ReplicaSet").unwrap();
+        let mut errs = Vec::new();
+        let rs: ReplicaSet = decode_strict(docs[0].clone(), &mut errs).unwrap();
+        assert!(errs.is_empty(), "{errs:?}");
+        let template = rs.spec.unwrap().template.unwrap();
+        pod::validate_object_meta(
+            template.metadata.as_ref().unwrap(),
+            "spec.template.metadata",
+            &mut errs,
+        );
+        let mut warnings = Vec::new();
+        pod::validate_pod_spec(
+            template.spec.as_ref().unwrap(),
+            "spec.template.spec",
+            &HostLimits::UNKNOWN,
+            &AdmissionOptions::default(),
+            &mut errs,
+            &mut warnings,
+        );
+        assert!(
+            errs.is_empty() && warnings.is_empty(),
+            "{errs:?} {warnings:?}"
+        );
+        // A typo in a template is found with its full path.
+        let mut bad = docs[0].clone();
+        bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always".into();
+        let _ = decode_strict::<ReplicaSet>(bad, &mut errs);
+        assert_eq!(
+            errs,
+            vec![FieldError::new(
+                "spec.template.spec.containers[0].imagePullPolcy",
+                "unknown field \"imagePullPolcy\""
+            )]
+        );
+    }
+}
