@@ -1,4 +1,4 @@
-//! The handout's REST API: `/k1s/pod` (ReplicaSets and HPAs join in the next issues),
+//! The handout's REST API: `/k1s/pod`, `/k1s/rs` (HPAs join in the next issue),
 //! with the result shapes SPEC §4 pins.
 
 use axum::body::Body;
@@ -11,11 +11,17 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState, read_body, with_warnings};
 use crate::model::labels::parse_selector;
+use crate::store::Source;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/k1s/pod", get(list_pods).post(create_pod))
         .route("/k1s/pod/{name}", get(get_pod).delete(delete_pod))
+        .route("/k1s/rs", get(list_rs).post(create_rs))
+        .route(
+            "/k1s/rs/{name}",
+            get(get_rs).delete(delete_rs).patch(patch_rs),
+        )
 }
 
 #[derive(Deserialize)]
@@ -75,4 +81,46 @@ async fn delete_pod(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(s.k1s.remove_pod(&name).await?).into_response())
+}
+
+async fn list_rs(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let sel = selector(&q)?;
+    Ok(Json(s.k1s.list_replica_sets(&sel)).into_response())
+}
+
+async fn create_rs(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let value = read_body(&headers, body).await?;
+    let created = s.k1s.add_replica_set(value).await?;
+    let resp = (StatusCode::CREATED, Json(created.object)).into_response();
+    Ok(with_warnings(resp, &created.warnings))
+}
+
+async fn get_rs(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(s.k1s.get_replica_set(&name)?).into_response())
+}
+
+async fn delete_rs(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.k1s.remove_replica_set(&name).await?).into_response())
+}
+
+/// JSON merge patch (`application/merge-patch+json`, or plain JSON/YAML bodies, read
+/// the same way).
+async fn patch_rs(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let patch = read_body(&headers, body).await?;
+    Ok(Json(s.k1s.patch_replica_set(&name, patch, Source::Api).await?).into_response())
 }

@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 
 use super::workqueue::WorkQueue;
 use crate::events::Events;
+pub use crate::model::replicaset::selects;
 use crate::store::{Change, Kind, Object, Op, Source, Store, StoreError};
 
 /// Safety-net resync of every ReplicaSet.
@@ -27,32 +28,6 @@ const RESYNC: Duration = Duration::from_secs(30);
 const BURST: usize = 500;
 /// Reconcile workers (a key is never reconciled by two at once).
 const WORKERS: usize = 4;
-
-/// Does a label selector (matchLabels and matchExpressions) select these labels?
-/// An empty selector selects nothing, as for ReplicaSets in Kubernetes.
-pub fn selects(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let ml = sel.match_labels.as_ref();
-    let me = sel.match_expressions.as_ref();
-    if ml.is_none_or(BTreeMap::is_empty) && me.is_none_or(Vec::is_empty) {
-        return false;
-    }
-    let labels_ok = ml
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let exprs_ok = me.into_iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        let have = labels.get(&e.key);
-        match e.operator.as_str() {
-            "In" => have.is_some_and(|v| values.contains(v)),
-            "NotIn" => have.is_none_or(|v| !values.contains(v)),
-            "Exists" => have.is_some(),
-            "DoesNotExist" => have.is_none(),
-            _ => false,
-        }
-    });
-    labels_ok && exprs_ok
-}
 
 /// Kubernetes' slow start: batches of 1, 2, 4, … adding up to `n`.
 pub fn slow_start_batches(n: usize) -> Vec<usize> {

@@ -13,6 +13,7 @@ pub mod labels;
 pub mod names;
 pub mod pod;
 pub mod quantity;
+pub mod replicaset;
 
 pub use error::*;
 
