@@ -248,8 +248,8 @@ mod tests {
 
     fn fields(v: Value) -> Vec<String> {
         admit(v)
-            .err()
-            .expect("must be refused")
+            .map(|_| ())
+            .expect_err("must be refused")
             .causes
             .into_iter()
             .map(|c| c.field)
