@@ -11,12 +11,13 @@
 
 pub mod images;
 
+#[allow(unused_imports)]
 pub use images::{BURN_IMAGE, HTTP_IMAGE, MISSING_IMAGE, WORKLOAD_IMAGE, ensure_images};
 
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -339,10 +340,10 @@ impl Server {
             let auth = self.auth();
             let headers: Vec<(&str, &str)> =
                 auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-            if let Ok(r) = http("GET", &url, &headers, None, Duration::from_secs(2)) {
-                if r.status == 200 {
-                    return;
-                }
+            if http("GET", &url, &headers, None, Duration::from_secs(2))
+                .is_ok_and(|r| r.status == 200)
+            {
+                return;
             }
             if Instant::now() >= deadline {
                 panic!(
@@ -553,6 +554,17 @@ pub fn ctl_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> CtlOut {
     let mut c = Command::new(env!("CARGO_BIN_EXE_k1s_ctl"));
     server_env(&mut c);
     c.arg("--server").arg(url).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_with_deadline(c, Duration::from_secs(60), "k1s_ctl")
+}
+
+/// `k1s_ctl ARGS…` without `--server`, with a clean environment plus `env`.
+pub fn ctl_no_server(args: &[&str], env: &[(&str, &str)]) -> CtlOut {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_k1s_ctl"));
+    server_env(&mut c);
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }

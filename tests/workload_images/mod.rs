@@ -97,3 +97,26 @@ fn workload_image_obeys_args_exit_code_and_print() {
     // print keeps running after its lines.
     assert_eq!(container_state(&name2).map(|s| s.0), Some(true));
 }
+
+#[test]
+fn hang_mode_ignores_sigterm_until_sigkill() {
+    ensure_images();
+    let name = unique("img-hang");
+    let _guard = Plain(name.clone());
+    docker_ok(&["run", "-d", "--name", &name, WORKLOAD_IMAGE, "hang"]);
+    wait_until(Duration::from_secs(20), "the hang start line", || {
+        docker_ok(&["logs", &name])
+            .contains("k1s-workload hang started")
+            .then_some(())
+    });
+    // SIGTERM is ignored: docker stop waits its whole 1 s grace, then SIGKILLs.
+    let t = Instant::now();
+    docker_ok(&["stop", "-t", "1", &name]);
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "hang exited on SIGTERM after {:?}",
+        t.elapsed()
+    );
+    let c = inspect(&name).expect("container still exists");
+    assert_eq!(c["State"]["ExitCode"], 137, "killed by SIGKILL");
+}

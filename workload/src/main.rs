@@ -11,6 +11,8 @@
 //! k1s-workload exit --code N [--after-ms M]      print, wait M ms (default 0), exit with code N
 //! k1s-workload print --lines N [--interval-ms M] print lines "line 1" … "line N", then keep running
 //! k1s-workload sleep                             run until signalled
+//! k1s-workload hang                              run forever, IGNORING SIGTERM/SIGINT (only
+//!                                                SIGKILL ends it: tests of grace periods)
 //! ```
 //!
 //! Every mode first prints one start line to stdout, `k1s-workload <mode> started: …`.
@@ -34,6 +36,8 @@ unsafe extern "C" {
     fn _exit(code: i32) -> !;
 }
 
+extern "C" fn ignore_signal(_sig: i32) {}
+
 extern "C" fn on_signal(_sig: i32) {
     // Only async-signal-safe calls here: _exit does not run atexit handlers or flush.
     unsafe { _exit(0) }
@@ -47,7 +51,7 @@ fn install_signal_handlers() {
 }
 
 const USAGE: &str = "usage: k1s-workload serve [--port P] | burn --millicores N | \
-exit --code N [--after-ms M] | print --lines N [--interval-ms M] | sleep";
+exit --code N [--after-ms M] | print --lines N [--interval-ms M] | sleep | hang";
 
 fn main() -> ExitCode {
     install_signal_handlers();
@@ -132,6 +136,18 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         "sleep" => {
             options(rest, &[])?;
             say(&format!("k1s-workload sleep started: host {}", hostname()));
+            forever()
+        }
+        "hang" => {
+            options(rest, &[])?;
+            unsafe {
+                signal(SIGTERM, ignore_signal);
+                signal(SIGINT, ignore_signal);
+            }
+            say(&format!(
+                "k1s-workload hang started: ignoring SIGTERM and SIGINT, host {}",
+                hostname()
+            ));
             forever()
         }
         "help" | "--help" | "-h" => {
