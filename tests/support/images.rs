@@ -157,7 +157,14 @@ fn build_workload() -> Result<PathBuf, String> {
         .arg(root.join("workload/Cargo.toml"))
         .arg("--target-dir")
         .arg(root.join("workload/target"))
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        // Paths remapped so that every checkout builds the same bytes (same digest).
+        .env(
+            "RUSTFLAGS",
+            format!(
+                "-C target-feature=+crt-static --remap-path-prefix={}=.",
+                root.display()
+            ),
+        )
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR");
