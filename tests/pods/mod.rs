@@ -1,0 +1,11 @@
+//! Pods: the REST API, k1s_ctl, conflicts, validation, recovery, restarts, isolation
+//! between servers, and the access token.
+
+mod conflicts;
+mod ctl;
+mod multi;
+mod recovery;
+mod rest;
+mod restarts;
+mod token;
+mod validation;
