@@ -963,3 +963,216 @@ fn set_conditions(st: &mut Value) {
         st["hostIP"] = json!("127.0.0.1");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::fake::FakeRuntime;
+
+    fn pod(name: &str, policy: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "uid": format!("uid-{name}"), "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"restartPolicy": policy, "containers": [{"name": "c", "image": "k1s-test/fake:1", "imagePullPolicy": "IfNotPresent"}]},
+            "status": {"phase": "Pending"}})
+    }
+
+    async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn status(store: &Store, name: &str) -> Value {
+        store
+            .get(Kind::Pod, name)
+            .map(|o| o.body["status"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn agent_runs_restarts_recreates_and_deletes_through_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        let fake = FakeRuntime::new();
+        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
+        let agent = NodeAgent::start(
+            store.clone(),
+            rt.clone(),
+            Metrics::new(rt),
+            Events::default(),
+        );
+        let outcome = agent.expect("web");
+        store
+            .create(Kind::Pod, pod("web", "Always"), Source::Api)
+            .await
+            .unwrap();
+        let Outcome::Created(id) = outcome.await.unwrap() else {
+            panic!("no container")
+        };
+        let c = &fake.containers()[0];
+        assert_eq!((c.id.as_str(), c.name.as_str()), (id.as_str(), "web"));
+        assert_eq!(c.labels[LABEL_INSTANCE], store.instance_id());
+        until("Running", || {
+            (status(&store, "web")["phase"] == "Running").then_some(())
+        })
+        .await;
+
+        // a crash is restarted in place at once, and counted
+        fake.exit(&id, 1);
+        until("restart 1", || {
+            (status(&store, "web")["containerStatuses"][0]["restartCount"] == 1).then_some(())
+        })
+        .await;
+        assert_eq!(fake.containers().len(), 1);
+        assert!(fake.containers()[0].state.is_running());
+        let st = status(&store, "web");
+        assert_eq!(
+            st["containerStatuses"][0]["lastState"]["terminated"]["exitCode"],
+            1
+        );
+
+        // the second crash waits for the backoff: CrashLoopBackOff
+        fake.exit(&id, 1);
+        until("CrashLoopBackOff", || {
+            (status(&store, "web")["containerStatuses"][0]["state"]["waiting"]["reason"]
+                == "CrashLoopBackOff")
+                .then_some(())
+        })
+        .await;
+        assert!(!fake.containers()[0].state.is_running());
+
+        // removed behind our back: recreated at once, count + 1, backoff not waited for
+        fake.remove_behind(&id);
+        let new_id = until("recreated", || {
+            fake.containers()
+                .first()
+                .filter(|c| c.id != id && c.state.is_running())
+                .map(|c| c.id.clone())
+        })
+        .await;
+        until("restart 2", || {
+            (status(&store, "web")["containerStatuses"][0]["restartCount"] == 2).then_some(())
+        })
+        .await;
+
+        // a container of ours with no pod (a deletion cut short) is removed on resync
+        let stray = fake
+            .create(&crate::runtime::ContainerSpec {
+                name: "stray".into(),
+                image: "k1s-test/fake:1".into(),
+                labels: [
+                    (LABEL_INSTANCE.to_string(), store.instance_id().to_string()),
+                    (LABEL_POD.to_string(), "stray".to_string()),
+                ]
+                .into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        agent.resync().await;
+        until("stray removed", || {
+            (!fake.containers().iter().any(|c| c.id == stray)).then_some(())
+        })
+        .await;
+
+        // delete: marked, then the container is stopped and removed, then the record goes
+        store
+            .update(Kind::Pod, "web", Source::Api, |b| {
+                b["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+                true
+            })
+            .await
+            .unwrap();
+        until("record gone", || {
+            store.get(Kind::Pod, "web").is_none().then_some(())
+        })
+        .await;
+        assert!(fake.containers().is_empty());
+        let calls = fake.calls();
+        let stop = calls
+            .iter()
+            .position(|c| *c == format!("stop {new_id}"))
+            .unwrap();
+        let remove = calls
+            .iter()
+            .position(|c| *c == format!("remove {new_id}"))
+            .unwrap();
+        assert!(
+            stop < remove,
+            "stopped (grace period) before removed: {calls:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn never_policy_leaves_a_killed_pod_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        let fake = FakeRuntime::new();
+        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
+        let agent = NodeAgent::start(
+            store.clone(),
+            rt.clone(),
+            Metrics::new(rt),
+            Events::default(),
+        );
+        let outcome = agent.expect("once");
+        store
+            .create(Kind::Pod, pod("once", "Never"), Source::Api)
+            .await
+            .unwrap();
+        let Outcome::Created(id) = outcome.await.unwrap() else {
+            panic!("no container")
+        };
+        fake.exit(&id, 137);
+        until("Failed", || {
+            (status(&store, "once")["phase"] == "Failed").then_some(())
+        })
+        .await;
+        assert_eq!(
+            status(&store, "once")["containerStatuses"][0]["restartCount"],
+            0
+        );
+        let starts = fake
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("start"))
+            .count();
+        assert_eq!(starts, 1, "never restarted");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_image_that_cannot_be_pulled_shows_err_image_pull() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        let fake = FakeRuntime::new();
+        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
+        let agent = NodeAgent::start(
+            store.clone(),
+            rt.clone(),
+            Metrics::new(rt),
+            Events::default(),
+        );
+        let mut p = pod("nopull", "Always");
+        p["spec"]["containers"][0]["image"] = json!("k1s-test/absent:1");
+        let outcome = agent.expect("nopull");
+        store.create(Kind::Pod, p, Source::Api).await.unwrap();
+        assert_eq!(outcome.await.unwrap(), Outcome::Pending);
+        let st = status(&store, "nopull");
+        assert_eq!(st["phase"], "Pending");
+        let reason = st["containerStatuses"][0]["state"]["waiting"]["reason"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            reason == "ErrImagePull" || reason == "ImagePullBackOff",
+            "{reason}"
+        );
+        assert!(fake.containers().is_empty());
+        assert!(fake.calls().contains(&"pull k1s-test/absent:1".to_string()));
+    }
+}
