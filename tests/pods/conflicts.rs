@@ -116,3 +116,25 @@ fn name_of_a_foreign_container_is_409_and_nothing_is_stored() {
     );
     assert_eq!(containers_named(&name), [foreign_id]);
 }
+
+#[test]
+fn two_pods_asking_for_one_host_port_second_is_409() {
+    let cleanup = Cleanup::new("hport");
+    let server = Server::start();
+    let port = free_host_port();
+    let first = cleanup.name("a");
+    let second = cleanup.name("b");
+    let mut pod = pod_manifest(&first, &cleanup.prefix, HTTP_IMAGE);
+    pod["spec"]["containers"][0]["ports"][0]["hostPort"] = json!(port);
+    let created = create_pod(&server, &pod);
+    pod["metadata"]["name"] = json!(second);
+    let r = server.post_json("/k1s/pod", &pod);
+    assert_eq!(r.status, 409, "the hostPort is taken by {first}: {r:?}");
+    assert!(get_pod(&server, &second).is_none(), "nothing stored");
+    assert!(containers_named(&second).is_empty(), "no container");
+    let p = wait_running(&server, &first);
+    assert_eq!(p["id"], created["id"], "the first pod untouched");
+    let url = format!("http://127.0.0.1:{port}/");
+    let r = wait_for(POD_DEADLINE, "the first pod's hostPort", || http_get(&url));
+    assert_eq!(r.status, 200);
+}

@@ -3,6 +3,7 @@
 
 mod conflicts;
 mod ctl;
+mod engine;
 mod multi;
 mod recovery;
 mod rest;

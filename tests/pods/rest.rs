@@ -295,3 +295,20 @@ fn pod_delete_answers_at_once_while_container_stops() {
     // Never adopted back.
     assert_eq!(server.get(&format!("/k1s/pod/{name}")).status, 404);
 }
+
+#[test]
+fn fields_without_meaning_here_are_accepted_with_a_warning_header() {
+    let cleanup = Cleanup::new("warn");
+    let server = Server::start();
+    let name = cleanup.name("web");
+    let mut pod = pod_manifest(&name, &cleanup.prefix, HTTP_IMAGE);
+    pod["spec"]["nodeSelector"] = json!({"disktype": "ssd"});
+    let r = server.post_json("/k1s/pod", &pod);
+    assert_eq!(r.status, 201, "{r:?}");
+    let warnings = r.headers_named("warning");
+    assert!(
+        warnings.iter().any(|w| w.contains("nodeSelector")),
+        "a Warning header naming nodeSelector: {:?}",
+        r.headers
+    );
+}

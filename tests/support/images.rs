@@ -109,7 +109,7 @@ fn build_and_import_locked() -> Result<(), String> {
             let digest = format!("{:016x}", fnv1a_more(bin_hash, cmd.as_bytes()));
             (tag, cmd, port, digest)
         })
-        .filter(|(tag, _, _, digest)| image_digest(tag).as_deref() != Some(digest.as_str()))
+        .filter(|(tag, _, _, digest)| image_digest(tag).is_none_or(|(_, old)| old != *digest))
         .collect();
     if todo.is_empty() {
         return Ok(());
@@ -127,6 +127,7 @@ fn build_and_import_locked() -> Result<(), String> {
             .arg(&tar)
             .arg("k1s-workload"))?;
         for (tag, cmd, port, digest) in &todo {
+            let replaced = image_digest(tag).map(|(id, _)| id);
             let mut c = Command::new("docker");
             c.arg("import")
                 .arg("--change")
@@ -140,6 +141,11 @@ fn build_and_import_locked() -> Result<(), String> {
             }
             c.arg(&tar).arg(tag);
             run(&mut c)?;
+            // The older build of ours this replaced is now untagged: remove it unless a
+            // container still uses it (then `docker rmi` refuses, which is fine).
+            if let Some(old) = replaced {
+                let _ = Command::new("docker").args(["rmi", &old]).output();
+            }
         }
         Ok(())
     })();
@@ -176,21 +182,24 @@ fn build_workload() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-/// The `k1s-test.digest` label of a local image, if the image exists.
-fn image_digest(tag: &str) -> Option<String> {
+/// The id and `k1s-test.digest` label of a local image, if the image exists.
+fn image_digest(tag: &str) -> Option<(String, String)> {
     let out = Command::new("docker")
         .args([
             "image",
             "inspect",
             "--format",
-            r#"{{index .Config.Labels "k1s-test.digest"}}"#,
+            r#"{{.Id}} {{index .Config.Labels "k1s-test.digest"}}"#,
             tag,
         ])
         .output()
         .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (id, digest) = text.trim().split_once(' ')?;
+    (!digest.is_empty() && digest != "<no value>").then(|| (id.to_string(), digest.to_string()))
 }
 
 fn scratch_dir() -> Result<PathBuf, String> {

@@ -262,6 +262,7 @@ pub struct Server {
     dir: tempfile::TempDir,
     port: u16,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     token: Option<String>,
     starts: u32,
 }
@@ -276,6 +277,12 @@ impl Server {
     /// Like [`Server::start`] with extra flags (e.g. `["--token", "t", "--listen", "0.0.0.0"]`).
     /// `--listen 127.0.0.1`, `--port` and `--db` are supplied unless given here.
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[])
+    }
+
+    /// Like [`Server::start_with`], with extra environment variables for the server
+    /// (e.g. `DOCKER_HOST` pointing nowhere).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         ensure_images();
         let dir = tempfile::Builder::new()
             .prefix("k1s-test-")
@@ -292,6 +299,10 @@ impl Server {
             dir,
             port: free_port(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             token,
             starts: 0,
         };
@@ -308,6 +319,9 @@ impl Server {
         c.arg("--port").arg(self.port.to_string());
         c.arg("--db").arg(self.db_path());
         c.args(&self.extra);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         c
     }
 
