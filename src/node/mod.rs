@@ -757,6 +757,9 @@ impl NodeAgent {
             let phase = match finished {
                 Some(true) => "Succeeded",
                 Some(false) => "Failed",
+                // A finished pod stays finished whatever is observed later.
+                None if st["phase"] == "Succeeded" => "Succeeded",
+                None if st["phase"] == "Failed" => "Failed",
                 None if running || st["phase"] == "Running" => "Running",
                 None => "Pending",
             };
