@@ -29,8 +29,9 @@ pub const HTTP_IMAGE: &str = "k1s-test/http:1";
 pub const BURN_IMAGE: &str = "k1s-test/burn:1";
 /// `sleep`: runs until signalled.
 pub const WORKLOAD_IMAGE: &str = "k1s-test/workload:1";
-/// A tag that is never built: a pod using it cannot get its image.
-pub const MISSING_IMAGE: &str = "k1s-test/does-not-exist:1";
+/// An image that is never built, on a registry address that refuses at once (loopback,
+/// port 9): its pull fails without any traffic leaving the machine.
+pub const MISSING_IMAGE: &str = "127.0.0.1:9/k1s-test/does-not-exist:1";
 
 /// The workload's entrypoint inside every test image.
 pub const WORKLOAD_PATH: &str = "/k1s-workload";
