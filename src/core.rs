@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::controller::hpa::{HpaController, Scaler};
 use crate::controller::replicaset::{self as rsc, ReplicaSetController};
 use crate::events::{Event, Events};
 use crate::model::{self, AdmissionOptions, BadBody, HostLimits, Invalid};
@@ -91,6 +92,7 @@ impl From<StoreError> for CoreError {
                 kind: match kind {
                     "Pod" => "pod",
                     "ReplicaSet" => "replicaset",
+                    "HorizontalPodAutoscaler" => "horizontalpodautoscaler",
                     other => other,
                 },
                 name,
@@ -205,6 +207,7 @@ pub struct K1s {
     runtime: Arc<dyn ContainerRuntime>,
     agent: NodeAgent,
     replica_sets: ReplicaSetController,
+    hpas: OnceLock<HpaController>,
     metrics: Metrics,
     events: Events,
     config: Config,
@@ -235,11 +238,22 @@ impl K1s {
             runtime,
             agent,
             replica_sets,
+            hpas: OnceLock::new(),
             metrics,
             events,
             config,
             host: Mutex::new(None),
         });
+        let scaler = Arc::new(CoreScaler(Arc::downgrade(&k1s)));
+        let hpas = HpaController::new(
+            k1s.store.clone(),
+            k1s.metrics.clone(),
+            k1s.events.clone(),
+            scaler,
+            k1s.config.hpa_sync_period,
+        )
+        .start();
+        let _ = k1s.hpas.set(hpas);
         // Learn the host's size now if the engine is there; admission needs it.
         let _ = k1s.host_limits().await;
         Ok(k1s)
@@ -757,6 +771,179 @@ impl K1s {
     ) -> Result<RsView, CoreError> {
         self.patch_replica_set(name, json!({"spec": {"replicas": replicas}}), source)
             .await
+    }
+}
+
+/// The HPA's way to scale: the same path as a user's scale, through the core.
+struct CoreScaler(Weak<K1s>);
+
+impl Scaler for CoreScaler {
+    fn scale(
+        &self,
+        rs: &str,
+        replicas: i32,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
+        let rs = rs.to_string();
+        Box::pin(async move {
+            let k1s = self.0.upgrade().ok_or("the server is shutting down")?;
+            k1s.scale_replica_set(&rs, replicas, Source::Autoscaler)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl K1s {
+    /// `add_horizontal_pod_autoscaler(spec)`: validates (v2, v2beta2 or v1) and stores
+    /// it in its v2 form; its controller evaluates it at once and every sync period.
+    pub async fn add_horizontal_pod_autoscaler(
+        &self,
+        value: Value,
+    ) -> Result<Created<HpaDetails>, CoreError> {
+        let admitted = model::hpa::admit_hpa(value, self.config.max_replicas)?;
+        let mut hpa = admitted.object;
+        let name = match (&hpa.metadata.name, &hpa.metadata.generate_name) {
+            (Some(n), _) => n.clone(),
+            (None, Some(prefix)) => {
+                model::pod::generated_name(prefix, &crate::util::random_suffix(5))
+            }
+            (None, None) => unreachable_name()?,
+        };
+        hpa.metadata.name = Some(name.clone());
+        hpa.metadata.uid = Some(crate::util::new_uid());
+        hpa.metadata.generation = Some(1);
+        let mut body =
+            serde_json::to_value(&hpa).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
+        body["apiVersion"] = json!("autoscaling/v2");
+        body["kind"] = json!("HorizontalPodAutoscaler");
+        body["metadata"]["creationTimestamp"] = json!(crate::util::now_rfc3339());
+        body["status"] = json!({"desiredReplicas": 0});
+        self.store
+            .create(Kind::HorizontalPodAutoscaler, body, Source::Api)
+            .await?;
+        if let Some(c) = self.hpas.get() {
+            c.enqueue(&name);
+        }
+        Ok(Created {
+            object: self.get_horizontal_pod_autoscaler(&name)?,
+            warnings: admitted.warnings,
+        })
+    }
+
+    /// `remove_horizontal_pod_autoscaler(name)`: the ReplicaSet stays as it is.
+    pub async fn remove_horizontal_pod_autoscaler(&self, name: &str) -> Result<HpaView, CoreError> {
+        let removed = self
+            .store
+            .delete(Kind::HorizontalPodAutoscaler, name, None, Source::Api)
+            .await?
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "horizontalpodautoscaler",
+                name: name.to_string(),
+            })?;
+        if let Some(c) = self.hpas.get() {
+            c.forget(&removed.uid);
+        }
+        self.events.forget(Kind::HorizontalPodAutoscaler, name);
+        Ok(hpa_view(&removed))
+    }
+
+    /// `get_horizontal_pod_autoscaler(name)`: spec, status (current metrics, last scale
+    /// time) and conditions.
+    pub fn get_horizontal_pod_autoscaler(&self, name: &str) -> Result<HpaDetails, CoreError> {
+        let h = self
+            .store
+            .get(Kind::HorizontalPodAutoscaler, name)
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "horizontalpodautoscaler",
+                name: name.to_string(),
+            })?;
+        let status = h.body.get("status").cloned().unwrap_or(json!({}));
+        Ok(HpaDetails {
+            hpa: hpa_view(&h),
+            spec: h.body.get("spec").cloned().unwrap_or(json!({})),
+            conditions: status.get("conditions").cloned().unwrap_or(json!([])),
+            status,
+            events: self.events.of(Kind::HorizontalPodAutoscaler, name),
+        })
+    }
+
+    /// `list_horizontal_pod_autoscalers(labels)`.
+    pub fn list_horizontal_pod_autoscalers(
+        &self,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<HpaView> {
+        self.store
+            .list(Kind::HorizontalPodAutoscaler)
+            .iter()
+            .filter(|o| model::labels::matches(&o.labels(), selector))
+            .map(hpa_view)
+            .collect()
+    }
+}
+
+/// The hpa shape of SPEC §4.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HpaView {
+    /// Name.
+    pub name: String,
+    /// uid.
+    pub uid: String,
+    /// The target ReplicaSet's name.
+    pub target: String,
+    /// minReplicas.
+    pub min_replicas: i64,
+    /// maxReplicas.
+    pub max_replicas: i64,
+    /// The target's current replicas, as last observed.
+    pub current_replicas: Option<i64>,
+    /// What the autoscaler last decided.
+    pub desired_replicas: Option<i64>,
+    /// The user's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Creation time.
+    pub creation_timestamp: String,
+}
+
+/// The hpaExtra shape of SPEC §4.
+#[derive(Debug, Clone, Serialize)]
+pub struct HpaDetails {
+    /// The hpa shape.
+    #[serde(flatten)]
+    pub hpa: HpaView,
+    /// Its spec (v2 form).
+    pub spec: Value,
+    /// Its status: currentMetrics, lastScaleTime, …
+    pub status: Value,
+    /// Its conditions (AbleToScale, ScalingActive, ScalingLimited).
+    pub conditions: Value,
+    /// Recent events.
+    pub events: Vec<Event>,
+}
+
+/// The hpa shape of a stored HPA.
+pub fn hpa_view(obj: &Object) -> HpaView {
+    let b = &obj.body;
+    let n = |p: &str| b.pointer(p).and_then(Value::as_i64);
+    HpaView {
+        name: obj.name.clone(),
+        uid: obj.uid.clone(),
+        target: b
+            .pointer("/spec/scaleTargetRef/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        min_replicas: n("/spec/minReplicas").unwrap_or(1),
+        max_replicas: n("/spec/maxReplicas").unwrap_or(0),
+        current_replicas: n("/status/currentReplicas"),
+        desired_replicas: n("/status/desiredReplicas"),
+        labels: obj.labels(),
+        creation_timestamp: b
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The handout's REST API: `/k1s/pod`, `/k1s/rs` (HPAs join in the next issue),
+//! The handout's REST API: `/k1s/pod`, `/k1s/rs` and `/k1s/hpa`,
 //! with the result shapes SPEC §4 pins.
 
 use axum::body::Body;
@@ -22,6 +22,8 @@ pub(super) fn routes() -> Router<AppState> {
             "/k1s/rs/{name}",
             get(get_rs).delete(delete_rs).patch(patch_rs),
         )
+        .route("/k1s/hpa", get(list_hpa).post(create_hpa))
+        .route("/k1s/hpa/{name}", get(get_hpa).delete(delete_hpa))
 }
 
 #[derive(Deserialize)]
@@ -123,4 +125,37 @@ async fn patch_rs(
 ) -> Result<Response, ApiError> {
     let patch = read_body(&headers, body).await?;
     Ok(Json(s.k1s.patch_replica_set(&name, patch, Source::Api).await?).into_response())
+}
+
+async fn list_hpa(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let sel = selector(&q)?;
+    Ok(Json(s.k1s.list_horizontal_pod_autoscalers(&sel)).into_response())
+}
+
+async fn create_hpa(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let value = read_body(&headers, body).await?;
+    let created = s.k1s.add_horizontal_pod_autoscaler(value).await?;
+    let resp = (StatusCode::CREATED, Json(created.object)).into_response();
+    Ok(with_warnings(resp, &created.warnings))
+}
+
+async fn get_hpa(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.k1s.get_horizontal_pod_autoscaler(&name)?).into_response())
+}
+
+async fn delete_hpa(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.k1s.remove_horizontal_pod_autoscaler(&name).await?).into_response())
 }

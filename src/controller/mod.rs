@@ -2,5 +2,7 @@
 //! agent drives its pods with; the ReplicaSet and HPA controllers come next and use
 //! the same queue.
 
+pub mod hpa;
+pub mod replica_calculator;
 pub mod replicaset;
 pub mod workqueue;

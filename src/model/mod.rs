@@ -9,6 +9,7 @@
 //! [`decode_strict`] turns into errors.
 
 mod error;
+pub mod hpa;
 pub mod labels;
 pub mod names;
 pub mod pod;
