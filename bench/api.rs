@@ -17,6 +17,11 @@ pub struct Load {
     pub latency: Summary,
     pub per_sec: f64,
     pub errors: usize,
+    /// CPU time per request (ms) of the server and of this process (the clients).
+    pub server_cpu_ms: Option<f64>,
+    pub client_cpu_ms: Option<f64>,
+    /// CPU time per request (ms) of the Docker daemon meanwhile.
+    pub engine_cpu_ms: Option<f64>,
 }
 
 /// Sends `total` GETs (at most `max_time`) over `concurrency` threads; `path_of(i)`
@@ -32,35 +37,34 @@ pub fn hammer(
     let next = AtomicUsize::new(0);
     let errors = AtomicUsize::new(0);
     let first_error = std::sync::Mutex::new(None::<String>);
+    let dockerd = dockerd_pid();
+    let cpu0 = (
+        cpu_ms(ctx.server.pid),
+        cpu_ms(std::process::id()),
+        dockerd.and_then(cpu_ms),
+    );
     let started = Instant::now();
     let deadline = started + max_time;
     let lats: Vec<f64> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..concurrency)
             .map(|_| {
                 scope.spawn(|| {
-                    let agent = crate::server::agent();
+                    let mut conn = crate::http::Conn::new(&ctx.server.addr);
                     let mut lats = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= total || Instant::now() > deadline {
                             break;
                         }
-                        let url = ctx.server.url(&path_of(i));
+                        let path = path_of(i);
                         let t = Instant::now();
-                        let ok = match agent.get(&url).call() {
-                            Ok(mut r) => {
-                                let status = r.status().as_u16();
-                                let body = r.body_mut().read_to_vec();
-                                match (status, body) {
-                                    (200, Ok(_)) => Ok(()),
-                                    (s, b) => Err(format!(
-                                        "GET {url}: {s} {}",
-                                        b.map(|b| String::from_utf8_lossy(&b).into_owned())
-                                            .unwrap_or_default()
-                                    )),
-                                }
-                            }
-                            Err(e) => Err(format!("GET {url}: {e}")),
+                        let ok = match conn.get(&path) {
+                            Ok((200, _)) => Ok(()),
+                            Ok((status, body)) => Err(format!(
+                                "GET {path}: {status} {}",
+                                String::from_utf8_lossy(&body)
+                            )),
+                            Err(e) => Err(format!("GET {path}: {e}")),
                         };
                         lats.push(dur_ms(t.elapsed()));
                         if let Err(e) = ok {
@@ -81,6 +85,10 @@ pub fn hammer(
             .collect()
     });
     let elapsed = started.elapsed();
+    let per_req = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / lats.len().max(1) as f64);
+    let server_cpu_ms = per_req(cpu0.0, cpu_ms(ctx.server.pid));
+    let client_cpu_ms = per_req(cpu0.1, cpu_ms(std::process::id()));
+    let engine_cpu_ms = per_req(cpu0.2, dockerd.and_then(cpu_ms));
     let errors = errors.into_inner();
     if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
         eprintln!("  {endpoint} c={concurrency}: {errors} errors, first: {e}");
@@ -92,7 +100,30 @@ pub fn hammer(
         latency,
         per_sec: lats.len() as f64 / elapsed.as_secs_f64(),
         errors,
+        server_cpu_ms,
+        client_cpu_ms,
+        engine_cpu_ms,
     })
+}
+
+/// The Docker daemon's pid, when it runs on this machine (its `/proc` entry is
+/// readable by everyone): its CPU time shows whether requests reach the engine.
+fn dockerd_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "dockerd").then_some(pid)
+    })
+}
+
+/// User + system CPU time of a process (ms), from `/proc/PID/stat` (clock ticks of
+/// 10 ms: `CLK_TCK` is 100 on Linux).
+fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 * 10.0)
 }
 
 /// Creates `pods` pods, then measures each endpoint at each concurrency.

@@ -83,7 +83,7 @@ fn push(s: &mut Series, key: &str, v: Option<f64>) {
 }
 
 /// One interleaved iteration; samples go into `s`.
-fn iteration(ctx: &Ctx, tag: &str, s: &mut Series) -> Result<(), String> {
+fn iteration(ctx: &Ctx, tag: &str, pod_first: bool, s: &mut Series) -> Result<(), String> {
     let e = &ctx.engine;
     let image = crate::images::HTTP_IMAGE;
     let raw = ctx.name(&format!("raw-{tag}"));
@@ -93,35 +93,55 @@ fn iteration(ctx: &Ctx, tag: &str, s: &mut Series) -> Result<(), String> {
     // A container for the reference "stop with grace, then remove" (unmeasured start).
     let stopper_id = e.create_and_start(&stopper, e.raw_body(&stopper, image, "raw"))?;
 
-    // create → running: raw, then pod.
-    let t0 = now_ns();
-    let raw_id = e.create_and_start(&raw, e.raw_body(&raw, image, "raw"))?;
-    let start = e.wait_event(&raw, "start", t0, EVENT_WAIT)?;
-    push(s, "raw.create", Some(ns_to_ms(start.time_ns - t0)));
-    push(s, "raw.create: t0→create", phase(ctx, &raw, t0, "create"));
-    ctx.settle();
-
-    let (t0, start, answered) = create_pod(ctx, &pod)?;
-    push(s, "pod.create", Some(ns_to_ms(start.time_ns - t0)));
-    push(s, "pod.create: t0→create", phase(ctx, &pod, t0, "create"));
-    push(s, "pod.create: POST answered", Some(dur_ms(answered)));
-    ctx.settle();
-
-    // delete → gone: raw forced removal, then pod.
-    let t0 = now_ns();
-    e.force_remove(&raw_id)?;
-    let gone = e.wait_event(&raw, "destroy", t0, EVENT_WAIT)?;
-    push(s, "raw.delete", Some(ns_to_ms(gone.time_ns - t0)));
-    push(s, "raw.delete: t0→kill", phase(ctx, &raw, t0, "kill"));
-    push(s, "raw.delete: t0→die", phase(ctx, &raw, t0, "die"));
-    ctx.settle();
-
-    let (t0, gone, answered) = delete_pod(ctx, &pod)?;
-    push(s, "pod.delete", Some(ns_to_ms(gone.time_ns - t0)));
-    push(s, "pod.delete: t0→kill", phase(ctx, &pod, t0, "kill"));
-    push(s, "pod.delete: t0→die", phase(ctx, &pod, t0, "die"));
-    push(s, "pod.delete: DELETE answered", Some(dur_ms(answered)));
-    ctx.settle();
+    // create → running, then delete → gone; each step done both ways, the order
+    // alternating from one iteration to the next so neither side always goes first.
+    let raw_create = |s: &mut Series| -> Result<String, String> {
+        let t0 = now_ns();
+        let id = e.create_and_start(&raw, e.raw_body(&raw, image, "raw"))?;
+        let start = e.wait_event(&raw, "start", t0, EVENT_WAIT)?;
+        push(s, "raw.create", Some(ns_to_ms(start.time_ns - t0)));
+        push(s, "raw.create: t0→create", phase(ctx, &raw, t0, "create"));
+        ctx.settle();
+        Ok(id)
+    };
+    let pod_create = |s: &mut Series| -> Result<(), String> {
+        let (t0, start, answered) = create_pod(ctx, &pod)?;
+        push(s, "pod.create", Some(ns_to_ms(start.time_ns - t0)));
+        push(s, "pod.create: t0→create", phase(ctx, &pod, t0, "create"));
+        push(s, "pod.create: POST answered", Some(dur_ms(answered)));
+        ctx.settle();
+        Ok(())
+    };
+    let raw_delete = |s: &mut Series, id: &str| -> Result<(), String> {
+        let t0 = now_ns();
+        e.force_remove(id)?;
+        let gone = e.wait_event(&raw, "destroy", t0, EVENT_WAIT)?;
+        push(s, "raw.delete", Some(ns_to_ms(gone.time_ns - t0)));
+        push(s, "raw.delete: t0→kill", phase(ctx, &raw, t0, "kill"));
+        push(s, "raw.delete: t0→die", phase(ctx, &raw, t0, "die"));
+        ctx.settle();
+        Ok(())
+    };
+    let pod_delete = |s: &mut Series| -> Result<(), String> {
+        let (t0, gone, answered) = delete_pod(ctx, &pod)?;
+        push(s, "pod.delete", Some(ns_to_ms(gone.time_ns - t0)));
+        push(s, "pod.delete: t0→kill", phase(ctx, &pod, t0, "kill"));
+        push(s, "pod.delete: t0→die", phase(ctx, &pod, t0, "die"));
+        push(s, "pod.delete: DELETE answered", Some(dur_ms(answered)));
+        ctx.settle();
+        Ok(())
+    };
+    if pod_first {
+        pod_create(s)?;
+        let raw_id = raw_create(s)?;
+        pod_delete(s)?;
+        raw_delete(s, &raw_id)?;
+    } else {
+        let raw_id = raw_create(s)?;
+        pod_create(s)?;
+        raw_delete(s, &raw_id)?;
+        pod_delete(s)?;
+    }
 
     // The same deletion as K1s performs it, straight on the engine.
     let t0 = now_ns();
@@ -141,11 +161,11 @@ fn iteration(ctx: &Ctx, tag: &str, s: &mut Series) -> Result<(), String> {
 pub fn run(ctx: &Ctx, warmup: usize, iterations: usize) -> Result<Series, String> {
     let mut discard = Series::new();
     for i in 0..warmup {
-        iteration(ctx, &format!("w{i}"), &mut discard)?;
+        iteration(ctx, &format!("w{i}"), i % 2 == 1, &mut discard)?;
     }
     let mut s = Series::new();
     for i in 0..iterations {
-        iteration(ctx, &format!("{i}"), &mut s)?;
+        iteration(ctx, &format!("{i}"), i % 2 == 1, &mut s)?;
         eprint!("\r  lifecycle {}/{iterations}", i + 1);
     }
     eprintln!();

@@ -17,6 +17,7 @@ mod images;
 mod api;
 mod engine;
 mod extra;
+mod http;
 mod lifecycle;
 mod report;
 mod server;

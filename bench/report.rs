@@ -13,6 +13,7 @@ pub const HEAL_TARGET_MS: f64 = 1000.0;
 
 pub struct Report {
     header: Vec<String>,
+    load_at_start: String,
     sections: Vec<String>,
     rss: Vec<(String, Option<u64>)>,
     pass: usize,
@@ -31,6 +32,20 @@ fn verdict(ok: bool, pass: &mut usize, miss: &mut usize) -> &'static str {
 
 fn sum(s: &Series, key: &str) -> Option<Summary> {
     s.get(key).and_then(|v| Summary::of(v))
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cpu(ms: Option<f64>) -> String {
+    ms.map(|m| format!("{m:.3}")).unwrap_or_else(|| "—".into())
 }
 
 fn first_line_of(path: &str, key: &str) -> Option<String> {
@@ -63,13 +78,14 @@ impl Report {
                     "machine: {nproc} CPUs ({cpu}), {mem} RAM, Linux {kernel}, Docker engine {docker_version}"
                 ),
                 format!(
-                    "settings: {} iterations per side after {} warm-up, interleaved (Docker API, K1s, …), {} ms settle after each operation; image {}",
+                    "settings: {} iterations per side after {} warm-up, interleaved (Docker API and K1s alternately first), {} ms settle after each operation; image {}",
                     args.iterations,
                     args.warmup,
                     args.settle_ms,
                     crate::images::HTTP_IMAGE
                 ),
             ],
+            load_at_start: loadavg(),
             sections: Vec::new(),
             rss: Vec::new(),
             pass: 0,
@@ -142,14 +158,14 @@ impl Report {
     pub fn api(&mut self, loads: &[Load]) {
         let mut t = String::from(
             "### GET latency under concurrency (ms; each client thread keeps one connection)\n\n\
-             | endpoint | clients | requests | p50 | p99 | max | req/s | errors | target | result |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+             | endpoint | clients | requests | p50 | p99 | max | req/s | CPU ms/req: k1s | dockerd | client | errors | target | result |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
         );
         for l in loads {
             let ok = l.latency.p99 <= P99_TARGET_MS && l.errors == 0;
             let res = verdict(ok, &mut self.pass, &mut self.miss);
             t += &format!(
-                "| {} | {} | {} | {} | {} | {} | {:.0} | {} | p99 ≤ {P99_TARGET_MS} ms | {res} |\n",
+                "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | p99 ≤ {P99_TARGET_MS} ms | {res} |\n",
                 l.endpoint,
                 l.concurrency,
                 l.latency.n,
@@ -157,6 +173,9 @@ impl Report {
                 fmt_ms(l.latency.p99),
                 fmt_ms(l.latency.max),
                 l.per_sec,
+                cpu(l.server_cpu_ms),
+                cpu(l.engine_cpu_ms),
+                cpu(l.client_cpu_ms),
                 l.errors
             );
         }
@@ -217,7 +236,11 @@ impl Report {
         for h in &self.header {
             out += &format!("- {h}\n");
         }
-        out += "\n";
+        out += &format!(
+            "- load average (1/5/15 min) at start: {}, at end: {} — other work on this machine skews the figures\n\n",
+            self.load_at_start,
+            loadavg()
+        );
         for s in &self.sections {
             out += s;
             out += "\n";

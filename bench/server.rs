@@ -12,6 +12,8 @@ use serde_json::Value;
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
     pub pid: u32,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -68,6 +70,7 @@ impl Server {
         let mut server = Server {
             child: Some(child),
             base: format!("http://127.0.0.1:{port}"),
+            addr: format!("127.0.0.1:{port}"),
             pid,
             log,
             _dir: dir,
