@@ -14,7 +14,10 @@ type PathOf<'a> = Box<dyn Fn(usize) -> String + Sync + 'a>;
 pub struct Load {
     pub endpoint: String,
     pub concurrency: usize,
+    /// Over every round's requests.
     pub latency: Summary,
+    /// Each round's p99, in order.
+    pub round_p99: Vec<f64>,
     pub per_sec: f64,
     pub errors: usize,
     /// CPU time per request (ms) of the server and of this process (the clients).
@@ -33,7 +36,7 @@ pub fn hammer(
     total: usize,
     max_time: Duration,
     path_of: &(dyn Fn(usize) -> String + Sync),
-) -> Result<Load, String> {
+) -> Result<(Load, Vec<f64>), String> {
     let next = AtomicUsize::new(0);
     let errors = AtomicUsize::new(0);
     let first_error = std::sync::Mutex::new(None::<String>);
@@ -94,16 +97,59 @@ pub fn hammer(
         eprintln!("  {endpoint} c={concurrency}: {errors} errors, first: {e}");
     }
     let latency = Summary::of(&lats).ok_or_else(|| format!("{endpoint}: no request completed"))?;
-    Ok(Load {
+    let load = Load {
         endpoint: endpoint.to_string(),
         concurrency,
         latency,
+        round_p99: vec![latency.p99],
         per_sec: lats.len() as f64 / elapsed.as_secs_f64(),
         errors,
         server_cpu_ms,
         client_cpu_ms,
         engine_cpu_ms,
+    };
+    Ok((load, lats))
+}
+
+/// One load from several rounds: latencies pooled, each round's p99 kept, rates
+/// and CPU per request weighted by requests.
+fn merge(rounds: Vec<(Load, Vec<f64>)>) -> Option<Load> {
+    let all: Vec<f64> = rounds.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+    let latency = Summary::of(&all)?;
+    let n = all.len() as f64;
+    let secs: f64 = rounds
+        .iter()
+        .map(|(l, lats)| lats.len() as f64 / l.per_sec)
+        .sum();
+    let weighted = |f: fn(&Load) -> Option<f64>| -> Option<f64> {
+        let mut sum = 0.0;
+        for (l, lats) in &rounds {
+            sum += f(l)? * lats.len() as f64;
+        }
+        Some(sum / n)
+    };
+    let first = &rounds.first()?.0;
+    Some(Load {
+        endpoint: first.endpoint.clone(),
+        concurrency: first.concurrency,
+        latency,
+        round_p99: rounds.iter().map(|(l, _)| l.latency.p99).collect(),
+        per_sec: n / secs,
+        errors: rounds.iter().map(|(l, _)| l.errors).sum(),
+        server_cpu_ms: weighted(|l| l.server_cpu_ms),
+        client_cpu_ms: weighted(|l| l.client_cpu_ms),
+        engine_cpu_ms: weighted(|l| l.engine_cpu_ms),
     })
+}
+
+impl Load {
+    /// The median of the rounds' p99s: one stall of the machine (other work on it)
+    /// spoils one round, not the figure.
+    pub fn median_round_p99(&self) -> f64 {
+        let mut v = self.round_p99.clone();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
 }
 
 /// The Docker daemon's pid, when it runs on this machine (its `/proc` entry is
@@ -132,6 +178,7 @@ pub fn run(
     pods: usize,
     concurrencies: &[usize],
     requests: usize,
+    rounds: usize,
 ) -> Result<(Vec<Load>, Vec<String>), String> {
     let names: Vec<String> = (0..pods).map(|i| ctx.name(&format!("api-{i}"))).collect();
     for n in &names {
@@ -163,17 +210,26 @@ pub fn run(
             path_of.as_ref(),
         )?;
         for &c in concurrencies {
-            let load = hammer(
-                ctx,
-                endpoint,
-                c,
-                requests,
-                Duration::from_secs(60),
-                path_of.as_ref(),
-            )?;
+            let mut all = Vec::new();
+            for _ in 0..rounds {
+                all.push(hammer(
+                    ctx,
+                    endpoint,
+                    c,
+                    requests,
+                    Duration::from_secs(60),
+                    path_of.as_ref(),
+                )?);
+            }
+            let load = merge(all).ok_or_else(|| format!("{endpoint}: no round"))?;
             eprintln!(
-                "  {endpoint} c={c}: p50 {:.2} ms p99 {:.2} ms, {:.0} req/s",
-                load.latency.p50, load.latency.p99, load.per_sec
+                "  {endpoint} c={c}: p50 {:.2} ms, p99 of each round {:?} ms, {:.0} req/s",
+                load.latency.p50,
+                load.round_p99
+                    .iter()
+                    .map(|p| (p * 100.0).round() / 100.0)
+                    .collect::<Vec<_>>(),
+                load.per_sec
             );
             out.push(load);
         }

@@ -56,6 +56,7 @@ pub struct Args {
     pub iterations: usize,
     pub warmup: usize,
     pub requests: usize,
+    pub rounds: usize,
     pub concurrency: Vec<usize>,
     pub api_pods: usize,
     pub settle_ms: u64,
@@ -80,7 +81,9 @@ parts (default: pods):
 options:
   --iterations N       measured lifecycle iterations per side (20)
   --warmup N           discarded lifecycle iterations per side (3)
-  --requests N         GET requests per endpoint and concurrency (2000)
+  --requests N         GET requests per round, endpoint and concurrency (2000)
+  --rounds N           rounds of --requests; the target is checked on the
+                       median of the rounds' p99s (5)
   --concurrency LIST   client threads, comma-separated (1,8,32)
   --api-pods N         pods present during the GET measurements (10)
   --settle-ms N        pause after each measured operation (250)
@@ -95,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
         iterations: 20,
         warmup: 3,
         requests: 2000,
+        rounds: 5,
         concurrency: vec![1, 8, 32],
         api_pods: 10,
         settle_ms: 250,
@@ -127,6 +131,7 @@ fn parse_args() -> Result<Args, String> {
             "--iterations" => a.iterations = count(value("--iterations")?, "--iterations")?,
             "--warmup" => a.warmup = count(value("--warmup")?, "--warmup")?,
             "--requests" => a.requests = count(value("--requests")?, "--requests")?,
+            "--rounds" => a.rounds = count(value("--rounds")?, "--rounds")?,
             "--api-pods" => a.api_pods = count(value("--api-pods")?, "--api-pods")?,
             "--settle-ms" => {
                 let v = value("--settle-ms")?;
@@ -216,18 +221,23 @@ fn run(args: &Args) -> Result<bool, String> {
                 "lifecycle" => {
                     lifecycle::run(&ctx, args.warmup, args.iterations).map(|s| rep.lifecycle(&s))
                 }
-                "api" => api::run(&ctx, args.api_pods, &args.concurrency, args.requests).map(
-                    |(loads, names)| {
-                        rep.rss(
-                            &format!("server RSS, {} pods (after the GET load)", names.len()),
-                            ctx.server.rss_kb(),
-                        );
-                        rep.api(&loads);
-                        for n in &names {
-                            let _ = lifecycle::delete_pod(&ctx, n);
-                        }
-                    },
-                ),
+                "api" => api::run(
+                    &ctx,
+                    args.api_pods,
+                    &args.concurrency,
+                    args.requests,
+                    args.rounds,
+                )
+                .map(|(loads, names)| {
+                    rep.rss(
+                        &format!("server RSS, {} pods (after the GET load)", names.len()),
+                        ctx.server.rss_kb(),
+                    );
+                    rep.api(&loads);
+                    for n in &names {
+                        let _ = lifecycle::delete_pod(&ctx, n);
+                    }
+                }),
                 "heal" => extra::heal(&ctx, args.heal_iterations).map(|s| rep.heal(&s)),
                 "rss" => extra::rss_with_pods(&ctx, args.rss_pods)
                     .map(|kb| rep.rss(&format!("server RSS, {} pods", args.rss_pods), kb)),

@@ -78,10 +78,13 @@ impl Report {
                     "machine: {nproc} CPUs ({cpu}), {mem} RAM, Linux {kernel}, Docker engine {docker_version}"
                 ),
                 format!(
-                    "settings: {} iterations per side after {} warm-up, interleaved (Docker API and K1s alternately first), {} ms settle after each operation; image {}",
+                    "settings: lifecycle {} iterations per side after {} warm-up, interleaved (Docker API and K1s alternately first), {} ms settle after each operation; GET {} requests × {} rounds per endpoint and client count, {} pods; image {}",
                     args.iterations,
                     args.warmup,
                     args.settle_ms,
+                    args.requests,
+                    args.rounds,
+                    args.api_pods,
                     crate::images::HTTP_IMAGE
                 ),
             ],
@@ -157,20 +160,23 @@ impl Report {
 
     pub fn api(&mut self, loads: &[Load]) {
         let mut t = String::from(
-            "### GET latency under concurrency (ms; each client thread keeps one connection)\n\n\
-             | endpoint | clients | requests | p50 | p99 | max | req/s | CPU ms/req: k1s | dockerd | client | errors | target | result |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+            "### GET latency under concurrency (ms; each client thread keeps one connection; p50 and max over all rounds, p99 the median and the worst of the rounds' p99s)\n\n\
+             | endpoint | clients | requests | p50 | p99 (median round) | p99 (worst round) | max | req/s | CPU ms/req: k1s | dockerd | client | errors | target | result |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
         );
         for l in loads {
-            let ok = l.latency.p99 <= P99_TARGET_MS && l.errors == 0;
+            let p99 = l.median_round_p99();
+            let worst = l.round_p99.iter().copied().fold(0.0, f64::max);
+            let ok = p99 <= P99_TARGET_MS && l.errors == 0;
             let res = verdict(ok, &mut self.pass, &mut self.miss);
             t += &format!(
-                "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | p99 ≤ {P99_TARGET_MS} ms | {res} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | p99 ≤ {P99_TARGET_MS} ms | {res} |\n",
                 l.endpoint,
                 l.concurrency,
                 l.latency.n,
                 fmt_ms(l.latency.p50),
-                fmt_ms(l.latency.p99),
+                fmt_ms(p99),
+                fmt_ms(worst),
                 fmt_ms(l.latency.max),
                 l.per_sec,
                 cpu(l.server_cpu_ms),
