@@ -331,6 +331,16 @@ impl Engine {
         self.force_remove(id)
     }
 
+    /// `POST /containers/{id}/start`.
+    pub fn start(&self, id: &str) -> Result<(), String> {
+        self.rt.block_on(async {
+            self.docker
+                .start_container(id, None::<StartContainerOptions>)
+                .await
+                .map_err(|e| format!("start container {id}: {e}"))
+        })
+    }
+
     /// `POST /containers/{id}/kill` with SIGKILL.
     pub fn kill(&self, id: &str) -> Result<(), String> {
         self.rt.block_on(async {

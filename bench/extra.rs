@@ -62,6 +62,38 @@ pub fn heal(ctx: &Ctx, iterations: usize) -> Result<Series, String> {
         );
         delete_pod(ctx, &pod)?;
     }
+
+    // The engine's floor: the same healing done by a client that reacts to the
+    // event at once (restart in place on `die`, recreate on `destroy`).
+    let image = crate::images::HTTP_IMAGE;
+    for i in 0..iterations {
+        let name = ctx.name(&format!("heal-raw-{i}"));
+        let id = e.create_and_start(&name, e.raw_body(&name, image, "raw"))?;
+        std::thread::sleep(Duration::from_millis(500));
+        let t0 = now_ns();
+        e.kill(&id)?;
+        let died = e.wait_event(&name, "die", t0, WAIT)?;
+        e.start(&id)?;
+        let again = e.wait_event(&name, "start", t0, WAIT)?;
+        push(
+            &mut s,
+            "Docker API floor (after, not interleaved), kill: die→start",
+            ns_to_ms(again.time_ns - died.time_ns),
+        );
+        ctx.settle();
+        let t0 = now_ns();
+        e.force_remove(&id)?;
+        let destroyed = e.wait_event(&name, "destroy", t0, WAIT)?;
+        let id = e.create_and_start(&name, e.raw_body(&name, image, "raw"))?;
+        let next = e.wait_event(&name, "start", t0, WAIT)?;
+        push(
+            &mut s,
+            "Docker API floor (after, not interleaved), rm -f: destroy→start",
+            ns_to_ms(next.time_ns - destroyed.time_ns),
+        );
+        e.force_remove(&id)?;
+        ctx.settle();
+    }
     Ok(s)
 }
 
