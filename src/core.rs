@@ -16,6 +16,7 @@ use crate::controller::replicaset::{self as rsc, ReplicaSetController};
 use crate::events::{Event, Events};
 use crate::model::{self, AdmissionOptions, BadBody, HostLimits, Invalid};
 use crate::node::{NodeAgent, Outcome};
+use crate::runtime::logs::{KEEP_LINES, Logs};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::{ContainerRuntime, RuntimeError};
 use crate::store::{Kind, Object, Op, Source, Store, StoreError};
@@ -209,6 +210,7 @@ pub struct K1s {
     replica_sets: ReplicaSetController,
     hpas: OnceLock<HpaController>,
     metrics: Metrics,
+    logs: Logs,
     events: Events,
     config: Config,
     host: Mutex<Option<HostLimits>>,
@@ -225,10 +227,12 @@ impl K1s {
         let store = Store::open(&config.db)?;
         let metrics = Metrics::new(runtime.clone());
         let events = Events::default();
+        let logs = Logs::new(runtime.clone());
         let agent = NodeAgent::start(
             store.clone(),
             runtime.clone(),
             metrics.clone(),
+            logs.clone(),
             events.clone(),
         );
         // Every stored ReplicaSet is reconciled again at start (its resync fires at once).
@@ -240,6 +244,7 @@ impl K1s {
             replica_sets,
             hpas: OnceLock::new(),
             metrics,
+            logs,
             events,
             config,
             host: Mutex::new(None),
@@ -487,20 +492,7 @@ impl K1s {
         let tail = tail_lines.unwrap_or(1000);
         let logs = match (&view.id, tail) {
             (_, 0) | (None, _) => String::new(),
-            (Some(id), tail) => {
-                let since = state
-                    .pointer("/running/startedAt")
-                    .or_else(|| state.pointer("/terminated/startedAt"))
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-                    .map(|t| t.as_second())
-                    .unwrap_or(0);
-                tokio::time::timeout(Duration::from_secs(2), self.runtime.logs(id, tail, since))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or_default()
-            }
+            (Some(id), tail) => self.logs_of(id, &cs, tail).await,
         };
         let usage = view.id.as_deref().and_then(|id| self.metrics.latest(id));
         let warnings = obj
@@ -545,15 +537,45 @@ impl K1s {
         })
     }
 
+    /// The last `tail` lines of the container's current run: from the log cache, or
+    /// (longer tails, a run K1s did not follow) from the engine, bounded in time.
+    async fn logs_of(&self, id: &str, cs: &Value, tail: u32) -> String {
+        // The current run, or while waiting to restart, the run that just ended.
+        let started = cs
+            .pointer("/state/running/startedAt")
+            .or_else(|| cs.pointer("/state/terminated/startedAt"))
+            .or_else(|| cs.pointer("/lastState/terminated/startedAt"))
+            .and_then(Value::as_str);
+        let ended = cs.pointer("/state/running").is_none();
+        let since = crate::node::run_start_unix(started);
+        if tail as usize <= KEEP_LINES
+            && let Some(text) = self.logs.tail(id, since, tail as usize)
+        {
+            return text;
+        }
+        let fetched =
+            tokio::time::timeout(Duration::from_secs(2), self.runtime.logs(id, tail, since))
+                .await
+                .ok()
+                .and_then(Result::ok);
+        match fetched {
+            Some(text) => {
+                // A run that ended does not change any more: keep what was read.
+                if ended && tail as usize >= KEEP_LINES {
+                    self.logs.remember(id, since, &text);
+                }
+                text
+            }
+            None => String::new(),
+        }
+    }
+
     /// `list_pods(labels)`: pods carrying every given label, by name; pods being
     /// deleted are not listed.
     pub fn list_pods(&self, selector: &BTreeMap<String, String>) -> Vec<PodView> {
-        self.store
-            .list(Kind::Pod)
-            .iter()
-            .filter(|o| !o.is_deleting() && model::labels::matches(&o.labels(), selector))
-            .map(pod_view)
-            .collect()
+        self.store.scan(Kind::Pod, |o| {
+            (!o.is_deleting() && model::labels::matches(&o.labels(), selector)).then(|| pod_view(o))
+        })
     }
 }
 
@@ -664,12 +686,9 @@ impl K1s {
 
     /// `list_replica_sets(labels)`: ReplicaSets carrying every given label.
     pub fn list_replica_sets(&self, selector: &BTreeMap<String, String>) -> Vec<RsView> {
-        self.store
-            .list(Kind::ReplicaSet)
-            .iter()
-            .filter(|o| model::labels::matches(&o.labels(), selector))
-            .map(rs_view)
-            .collect()
+        self.store.scan(Kind::ReplicaSet, |o| {
+            model::labels::matches(&o.labels(), selector).then(|| rs_view(o))
+        })
     }
 
     /// Applies a JSON merge patch (`{"spec":{"replicas":5}}` scales) and validates the
@@ -873,12 +892,9 @@ impl K1s {
         &self,
         selector: &BTreeMap<String, String>,
     ) -> Vec<HpaView> {
-        self.store
-            .list(Kind::HorizontalPodAutoscaler)
-            .iter()
-            .filter(|o| model::labels::matches(&o.labels(), selector))
-            .map(hpa_view)
-            .collect()
+        self.store.scan(Kind::HorizontalPodAutoscaler, |o| {
+            model::labels::matches(&o.labels(), selector).then(|| hpa_view(o))
+        })
     }
 }
 

@@ -341,7 +341,13 @@ impl ReplicaSetController {
         // Adopt orphans that match; release ours that no longer match.
         let mut ops = Vec::new();
         let mut mine = Vec::new();
-        for pod in store.list(Kind::Pod) {
+        // Only the pods it owns or could adopt are copied.
+        let candidates = store.scan(Kind::Pod, |p| {
+            let owned = controller_uid(&p.body) == Some(rs.uid.as_str());
+            let orphan = controller_uid(&p.body).is_none();
+            (owned || (orphan && selects(&selector, &p.labels()))).then(|| p.clone())
+        });
+        for pod in candidates {
             let labels = pod.labels();
             let matches = selects(&selector, &labels);
             match controller_uid(&pod.body) {
@@ -435,16 +441,13 @@ impl ReplicaSetController {
     async fn write_status(&self, rs: &Object) -> Result<(), StoreError> {
         let store = &self.inner.store;
         let selector = selector_of(rs);
-        let pods: Vec<Object> = store
-            .list(Kind::Pod)
-            .into_iter()
-            .filter(|p| controller_uid(&p.body) == Some(rs.uid.as_str()) && is_active(p))
-            .collect();
-        let ready = pods.iter().filter(|p| is_ready(p)).count();
-        let labeled = pods
-            .iter()
-            .filter(|p| selects(&selector, &p.labels()))
-            .count();
+        // (active, ready, fully labeled) for each active pod it owns, without copies.
+        let pods: Vec<(bool, bool)> = store.scan(Kind::Pod, |p| {
+            (controller_uid(&p.body) == Some(rs.uid.as_str()) && is_active(p))
+                .then(|| (is_ready(p), selects(&selector, &p.labels())))
+        });
+        let ready = pods.iter().filter(|(r, _)| *r).count();
+        let labeled = pods.iter().filter(|(_, l)| *l).count();
         let generation = rs
             .body
             .pointer("/metadata/generation")

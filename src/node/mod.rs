@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, broadcast, oneshot};
 
 use crate::controller::workqueue::WorkQueue;
 use crate::events::Events;
+use crate::runtime::logs::Logs;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::{
     ContainerInfo, ContainerRuntime, LABEL_INSTANCE, LABEL_POD, LABEL_UID, RuntimeError,
@@ -69,6 +70,7 @@ struct Inner {
     store: Store,
     runtime: Arc<dyn ContainerRuntime>,
     metrics: Metrics,
+    logs: Logs,
     events: Events,
     queue: WorkQueue<String>,
     memos: Mutex<HashMap<String, Memo>>,
@@ -94,6 +96,7 @@ impl NodeAgent {
         store: Store,
         runtime: Arc<dyn ContainerRuntime>,
         metrics: Metrics,
+        logs: Logs,
         events: Events,
     ) -> NodeAgent {
         let agent = NodeAgent {
@@ -101,6 +104,7 @@ impl NodeAgent {
                 store,
                 runtime,
                 metrics,
+                logs,
                 events,
                 queue: WorkQueue::new(),
                 memos: Mutex::default(),
@@ -148,6 +152,20 @@ impl NodeAgent {
     /// Whether the event stream is connected (the engine answered lately).
     pub fn engine_up(&self) -> bool {
         self.inner.engine_up.load(Ordering::Relaxed)
+    }
+
+    /// A running container: sample its stats and follow its output.
+    fn watch_container(&self, c: &ContainerInfo) {
+        self.inner.metrics.watch(&c.id);
+        self.inner
+            .logs
+            .follow(&c.id, run_start_unix(c.state.started_at.as_deref()));
+    }
+
+    /// A container that is gone: drop its figures and lines.
+    fn forget_container(&self, id: &str) {
+        self.inner.metrics.forget(id);
+        self.inner.logs.forget(id);
     }
 
     fn notify(&self, name: &str, outcome: Outcome) {
@@ -269,7 +287,7 @@ impl NodeAgent {
         let Some(object) = object else {
             // A container of ours without a pod: a deletion cut short by a crash.
             for c in containers {
-                self.inner.metrics.forget(&c.id);
+                self.forget_container(&c.id);
                 self.inner.runtime.remove(&c.id).await?;
             }
             lock(&self.inner.memos).remove(name);
@@ -291,7 +309,7 @@ impl NodeAgent {
             .into_iter()
             .partition(|c| c.labels.get(LABEL_UID) == Some(&object.uid));
         for c in stale {
-            self.inner.metrics.forget(&c.id);
+            self.forget_container(&c.id);
             self.inner.runtime.remove(&c.id).await?;
         }
         // Never two containers for one pod: keep the running one, else any.
@@ -370,7 +388,7 @@ impl NodeAgent {
             Step::Steady => {
                 if let Some(c) = &container {
                     if c.state.is_running() {
-                        self.inner.metrics.watch(&c.id);
+                        self.watch_container(c);
                     }
                     self.write_observed(object, c, None, 0).await?;
                 }
@@ -669,7 +687,7 @@ impl NodeAgent {
                         .normal(Kind::Pod, name, "Started", "Restarted container");
                 }
                 if info.state.is_running() {
-                    self.inner.metrics.watch(&info.id);
+                    self.watch_container(&info);
                 }
                 if let Some(m) = lock(&self.inner.memos).get_mut(name) {
                     m.retry = Backoff::default();
@@ -856,7 +874,7 @@ impl NodeAgent {
                 );
             }
             for c in &containers {
-                this.inner.metrics.forget(&c.id);
+                this.forget_container(&c.id);
                 let mut delay = Duration::from_millis(200);
                 loop {
                     let r = match this.inner.runtime.stop(&c.id, grace).await {
@@ -885,6 +903,15 @@ impl NodeAgent {
             this.inner.queue.add(name);
         });
     }
+}
+
+/// The start of a run in whole seconds since the epoch (the log cache's key for a run,
+/// and Docker's `since`); 0 when unknown.
+pub fn run_start_unix(started_at: Option<&str>) -> i64 {
+    started_at
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_second())
+        .unwrap_or(0)
 }
 
 fn memo_for<'a>(memos: &'a mut HashMap<String, Memo>, name: &str, uid: &str) -> &'a mut Memo {
@@ -1006,7 +1033,8 @@ mod tests {
         let agent = NodeAgent::start(
             store.clone(),
             rt.clone(),
-            Metrics::new(rt),
+            Metrics::new(rt.clone()),
+            Logs::new(rt),
             Events::default(),
         );
         let outcome = agent.expect("web");
@@ -1120,7 +1148,8 @@ mod tests {
         let agent = NodeAgent::start(
             store.clone(),
             rt.clone(),
-            Metrics::new(rt),
+            Metrics::new(rt.clone()),
+            Logs::new(rt),
             Events::default(),
         );
         let outcome = agent.expect("once");
@@ -1157,7 +1186,8 @@ mod tests {
         let agent = NodeAgent::start(
             store.clone(),
             rt.clone(),
-            Metrics::new(rt),
+            Metrics::new(rt.clone()),
+            Logs::new(rt),
             Events::default(),
         );
         let mut p = pod("nopull", "Always");

@@ -397,6 +397,33 @@ impl ContainerRuntime for Docker {
         .boxed()
     }
 
+    fn follow_logs<'a>(
+        &'a self,
+        id: &'a str,
+        since_unix: i64,
+        tail: u32,
+    ) -> BoxStream<'a, Result<String>> {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
+        };
+        let opts = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            tail: tail.to_string(),
+            since: since_unix.clamp(0, i32::MAX as i64) as i32,
+            ..Default::default()
+        };
+        client
+            .logs(id, Some(opts))
+            .map(|r| {
+                r.map(|c| String::from_utf8_lossy(c.as_ref()).into_owned())
+                    .map_err(classify)
+            })
+            .boxed()
+    }
+
     fn events<'a>(
         &'a self,
         label: &'a str,

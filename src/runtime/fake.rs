@@ -290,6 +290,15 @@ impl ContainerRuntime for FakeRuntime {
         .boxed()
     }
 
+    fn follow_logs<'a>(
+        &'a self,
+        id: &'a str,
+        _since_unix: i64,
+        _tail: u32,
+    ) -> BoxStream<'a, Result<String>> {
+        futures_util::stream::once(async move { Ok(format!("fake log of {id}\n")) }).boxed()
+    }
+
     fn events<'a>(
         &'a self,
         label: &'a str,

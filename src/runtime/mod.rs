@@ -6,6 +6,7 @@
 
 pub mod docker;
 pub mod fake;
+pub mod logs;
 pub mod metrics;
 
 use std::collections::BTreeMap;
@@ -215,6 +216,14 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// The last `tail` lines of output since `since_unix` (0: all runs).
     fn logs<'a>(&'a self, id: &'a str, tail: u32, since_unix: i64)
     -> BoxFuture<'a, Result<String>>;
+    /// The last `tail` lines since `since_unix`, then new output as it comes, until the
+    /// container stops.
+    fn follow_logs<'a>(
+        &'a self,
+        id: &'a str,
+        since_unix: i64,
+        tail: u32,
+    ) -> BoxStream<'a, Result<String>>;
     /// Container events for containers carrying `label=value`, from now on. The stream
     /// ends (or yields an error) when the connection drops; callers reconnect.
     fn events<'a>(

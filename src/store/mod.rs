@@ -373,6 +373,17 @@ impl Store {
             .collect()
     }
 
+    /// Maps the objects of a kind in place (by name), keeping the `Some`s: no object is
+    /// copied unless `f` copies it. Lists on the request path use this.
+    pub fn scan<T>(&self, kind: Kind, mut f: impl FnMut(&Object) -> Option<T>) -> Vec<T> {
+        self.read()
+            .objects
+            .range((kind, String::new())..)
+            .take_while(|((k, _), _)| *k == kind)
+            .filter_map(|(_, o)| f(o))
+            .collect()
+    }
+
     /// Creates an object; fails with `AlreadyExists` when the name is taken (so of two
     /// concurrent creates of one name exactly one wins). `body.metadata.uid` must be set.
     pub async fn create(
