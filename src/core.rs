@@ -355,7 +355,7 @@ impl K1s {
         }
 
         let outcome = self.agent.expect(&name);
-        self.store.create(Kind::Pod, body, Source::Api).await?;
+        let stored = self.store.create(Kind::Pod, body, Source::Api).await?;
         self.agent.enqueue(&name);
         match tokio::time::timeout(self.config.create_wait, outcome).await {
             Ok(Ok(Outcome::Refused {
@@ -372,13 +372,15 @@ impl K1s {
             }
             _ => {}
         }
-        let details = self.get_pod(&name, Some(0)).await.map_err(|e| match e {
-            // Deleted by someone in between.
-            CoreError::NotFound { .. } => {
-                CoreError::Conflict(format!("pod \"{name}\" was deleted while being created"))
-            }
-            e => e,
-        })?;
+        // The pod as it is now; if it is already being deleted (a ReplicaSet that
+        // adopted it found it surplus, a client's DELETE), it was still created: 201
+        // with what was stored or last seen, as Kubernetes answers.
+        let latest = self
+            .store
+            .get(Kind::Pod, &name)
+            .filter(|o| o.uid == stored.uid)
+            .unwrap_or(stored);
+        let details = self.details_of(latest, Some(0)).await;
         Ok(Created {
             object: details,
             warnings,
@@ -482,6 +484,10 @@ impl K1s {
                 kind: "pod",
                 name: name.to_string(),
             })?;
+        Ok(self.details_of(obj, tail_lines).await)
+    }
+
+    async fn details_of(&self, obj: Object, tail_lines: Option<u32>) -> PodDetails {
         let view = pod_view(&obj);
         let cs = obj
             .body
@@ -504,7 +510,7 @@ impl K1s {
             .and_then(Value::as_str)
             .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
             .unwrap_or_default();
-        Ok(PodDetails {
+        PodDetails {
             state,
             last_state: cs.get("lastState").cloned().unwrap_or(json!({})),
             image_id: cs
@@ -530,11 +536,11 @@ impl K1s {
                 memory_bytes: usage.map(|u| u.memory_bytes),
             },
             warnings,
-            events: self.events.of(Kind::Pod, name),
+            events: self.events.of(Kind::Pod, &obj.name),
             spec: obj.body.get("spec").cloned().unwrap_or(json!({})),
             pod_status: obj.body.get("status").cloned().unwrap_or(json!({})),
             pod: view,
-        })
+        }
     }
 
     /// The last `tail` lines of the container's current run: from the log cache, or
