@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 mod ctl;
+mod heal;
 mod rest;
 
 /// Deadline for a ReplicaSet of a few pods to converge (create + start on 2 busy cores).
