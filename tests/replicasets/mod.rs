@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+mod adopt;
 mod ctl;
 mod heal;
 mod rest;
