@@ -14,8 +14,10 @@ use std::time::Duration;
 
 mod adopt;
 mod ctl;
+mod delete;
 mod heal;
 mod rest;
+mod scale;
 
 /// Deadline for a ReplicaSet of a few pods to converge (create + start on 2 busy cores).
 pub const RS_DEADLINE: Duration = POD_DEADLINE;
