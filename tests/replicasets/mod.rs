@@ -18,6 +18,7 @@ mod delete;
 mod heal;
 mod rest;
 mod scale;
+mod validation;
 
 /// Deadline for a ReplicaSet of a few pods to converge (create + start on 2 busy cores).
 pub const RS_DEADLINE: Duration = POD_DEADLINE;
