@@ -16,6 +16,7 @@ mod adopt;
 mod ctl;
 mod delete;
 mod heal;
+mod recovery;
 mod rest;
 mod scale;
 mod validation;
