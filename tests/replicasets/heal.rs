@@ -3,6 +3,7 @@
 //! pod); a deleted pod is replaced by the ReplicaSet with a new pod.
 
 use super::*;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// Healing is event-driven (SPEC §8: "well under a second"); this is a correctness
@@ -20,12 +21,17 @@ fn issue4_rs_heals_removed_killed_and_deleted_pods() {
     let before = wait_converged(&server, &rs, &sel, 3, RS_DEADLINE);
     let names: Vec<String> = before.names().into_iter().collect();
     let (removed, killed, deleted) = (&names[0], &names[1], &names[2]);
+    // The node agent heals a lost container in place: the RS creates and deletes nothing.
+    let creates = rs_event_total(&server, &rs, "SuccessfulCreate");
+    assert!(creates >= 1, "the RS recorded its creations");
+    let mut seen = BTreeSet::new();
 
     // 1. `docker rm -f`: recreated in place — same pod, a new container, restartCount 1.
     let old_id = before.pod(removed)["id"].as_str().unwrap().to_string();
     let t = Instant::now();
     docker_ok(&["rm", "-f", &old_id]);
     let after = wait_for(HEAL_DEADLINE, "the removed container recreated", || {
+        note_pods(&server, &sel, &mut seen);
         let c = observe(&server, &rs, &sel, 3)?;
         let p = c.pod(removed);
         if p["id"] != old_id.as_str() && p["restartCount"] == 1 {
@@ -54,6 +60,7 @@ fn issue4_rs_heals_removed_killed_and_deleted_pods() {
     let t = Instant::now();
     docker_ok(&["kill", &kill_id]);
     let after = wait_for(HEAL_DEADLINE, "the killed container restarted", || {
+        note_pods(&server, &sel, &mut seen);
         let c = observe(&server, &rs, &sel, 3)?;
         let p = c.pod(killed);
         if p["restartCount"] == 1 {
@@ -75,6 +82,17 @@ fn issue4_rs_heals_removed_killed_and_deleted_pods() {
         1,
         "no stale exited container beside the running one"
     );
+    assert_eq!(
+        seen,
+        before.names(),
+        "no replacement pod, not even for a moment"
+    );
+    assert_eq!(
+        rs_event_total(&server, &rs, "SuccessfulCreate"),
+        creates,
+        "the RS created no pod for a lost container"
+    );
+    assert_eq!(rs_event_total(&server, &rs, "SuccessfulDelete"), 0);
 
     // 3. DELETE the pod: the ReplicaSet replaces it with a new pod.
     let del_id = after.pod(deleted)["id"].as_str().unwrap().to_string();

@@ -338,3 +338,20 @@ pub fn wait_no_containers(label: &str, deadline: Duration) {
         }
     });
 }
+
+/// Sum of the counts of the RS's events with this reason (`SuccessfulCreate`, …).
+pub fn rs_event_total(server: &Server, rs: &str, reason: &str) -> u64 {
+    let d = get_rs(server, rs).unwrap_or_else(|| panic!("rs {rs}: 404"));
+    d["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rsExtra without events: {d}"))
+        .iter()
+        .filter(|e| e["reason"] == reason)
+        .map(|e| e["count"].as_u64().unwrap_or(1))
+        .sum()
+}
+
+/// Adds the names of the pods now carrying `selector` to `seen`.
+pub fn note_pods(server: &Server, selector: &str, seen: &mut BTreeSet<String>) {
+    seen.extend(list_pods(server, selector).iter().map(pod_name));
+}

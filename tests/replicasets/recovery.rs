@@ -48,6 +48,15 @@ fn issue4_rs_kill9_during_scale_up_to_30_converges_exactly() {
     let d = get_rs(&server, &rs).expect("the RS survived kill -9");
     assert_eq!(d["uid"], uid.as_str());
     assert_eq!(d["replicas"], 30, "the acknowledged scale is not lost");
+
+    // Once more while it catches up: kill -9 as soon as it answers, then start again.
+    server.kill9();
+    eprintln!(
+        "second kill with {} container(s)",
+        k1s_containers(&sel).len()
+    );
+    server.restart();
+    assert_eq!(get_rs(&server, &rs).unwrap()["uid"], uid.as_str());
     let t = Instant::now();
     let conv = wait_converged(&server, &rs, &sel, 30, SCALE30_DEADLINE);
     eprintln!("30 pods Running {:?} after the restart", t.elapsed());
@@ -98,6 +107,34 @@ fn issue4_rs_kill9_during_scale_up_to_30_converges_exactly() {
 }
 
 #[test]
+fn issue4_rs_created_just_before_kill9_is_carried_out_after_restart() {
+    let cleanup = Cleanup::new("rsack");
+    let mut server = Server::start();
+    let rs = cleanup.name("rs");
+    let app = unique("ack");
+    let sel = format!("app={app}");
+    let uid = create_rs(&server, &rs_manifest(&rs, &app, 5))["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kill9();
+    let at_kill = k1s_containers(&sel).len();
+    eprintln!("killed right after the 201 with {at_kill} container(s)");
+
+    server.restart();
+    let d = get_rs(&server, &rs).expect("an acknowledged create is not lost");
+    assert_eq!(d["uid"], uid.as_str());
+    let conv = wait_converged(&server, &rs, &sel, 5, RS_DEADLINE);
+    for p in &conv.pods {
+        assert_rs_pod_name(&pod_name(p), &rs);
+        assert_owned_by(p, &rs, &uid);
+    }
+    holds_for(Duration::from_secs(2), "exactly 5 pods", || {
+        observe(&server, &rs, &sel, 5).map(|_| ())
+    });
+}
+
+#[test]
 fn issue4_rs_pods_lost_while_server_down_are_recreated_and_restarted() {
     let cleanup = Cleanup::new("rsdown");
     let mut server = Server::start();
@@ -124,7 +161,9 @@ fn issue4_rs_pods_lost_while_server_down_are_recreated_and_restarted() {
     let (_, kept_started) = container_state(&id(kept)).unwrap();
 
     server.restart();
+    let mut seen = BTreeSet::new();
     let after = wait_for(RS_DEADLINE, "3 Running pods again", || {
+        note_pods(&server, &sel, &mut seen);
         let c = observe(&server, &rs, &sel, 3)?;
         let rc = |n: &str| c.pod(n)["restartCount"].as_i64();
         if rc(removed) == Some(1) && rc(killed) == Some(1) {
