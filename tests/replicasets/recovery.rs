@@ -244,3 +244,44 @@ fn issue4_rs_persists_across_sigterm_and_kill9_restarts() {
     let four = wait_converged(&server, &rs, &sel, 4, RS_DEADLINE);
     assert!(before.names().is_subset(&four.names()));
 }
+
+#[test]
+fn issue4_rs_scale_down_and_delete_cut_by_kill9_finish_after_restart() {
+    let cleanup = Cleanup::new("rscut");
+    let mut server = Server::start();
+    let rs = cleanup.name("rs");
+    let app = unique("cut");
+    let sel = format!("app={app}");
+    create_rs(&server, &rs_manifest(&rs, &app, 5));
+    let five = wait_converged(&server, &rs, &sel, 5, RS_DEADLINE);
+
+    // Scale 5 → 1 acknowledged, kill -9 at once: after the restart exactly 1 is left,
+    // one of the five, and the other four containers are removed.
+    let r = patch_rs(&server, &rs, &json!({"spec": {"replicas": 1}}));
+    assert_eq!(r.status, 200, "{r:?}");
+    server.kill9();
+    eprintln!(
+        "killed after the scale-down with {} container(s)",
+        k1s_containers(&sel).len()
+    );
+    server.restart();
+    let one = wait_converged(&server, &rs, &sel, 1, RS_DEADLINE);
+    assert!(one.names().is_subset(&five.names()), "{:?}", one.names());
+
+    // Delete acknowledged, kill -9 at once: the RS stays gone and its pod goes.
+    let r = server.delete(&format!("/k1s/rs/{rs}"));
+    assert_eq!(r.status, 200, "{r:?}");
+    server.kill9();
+    server.restart();
+    assert!(get_rs(&server, &rs).is_none(), "a deleted RS came back");
+    wait_until(RS_DEADLINE, "the RS's pods to leave the API", || {
+        list_pods(&server, &sel).is_empty().then_some(())
+    });
+    wait_no_containers(&sel, RS_DEADLINE);
+    holds_for(Duration::from_secs(2), "nothing comes back", || {
+        match (list_pods(&server, &sel).len(), k1s_containers(&sel).len()) {
+            (0, 0) => Ok(()),
+            (p, c) => Err(format!("{p} pods, {c} containers")),
+        }
+    });
+}
