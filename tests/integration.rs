@@ -8,4 +8,5 @@
 mod support;
 
 mod pods;
+mod replicasets;
 mod workload_images;
