@@ -1140,6 +1140,47 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_event_stream_is_reconnected_and_missed_changes_are_caught_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        let fake = FakeRuntime::new();
+        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
+        let agent = NodeAgent::start(
+            store.clone(),
+            rt.clone(),
+            Metrics::new(rt.clone()),
+            Logs::new(rt),
+            Events::default(),
+        );
+        let outcome = agent.expect("web");
+        store
+            .create(Kind::Pod, pod("web", "Always"), Source::Api)
+            .await
+            .unwrap();
+        let Outcome::Created(id) = outcome.await.unwrap() else {
+            panic!("no container")
+        };
+        until("connected", || agent.engine_up().then_some(())).await;
+
+        // The engine goes away; the container dies meanwhile and its event is lost.
+        fake.set_down(true);
+        until("noticed the engine is gone", || {
+            (!agent.engine_up()).then_some(())
+        })
+        .await;
+        fake.exit(&id, 1);
+        fake.set_down(false);
+        // Reconnected (with backoff), the relist finds the dead container and restarts it.
+        until("reconnected", || agent.engine_up().then_some(())).await;
+        until("restarted after reconnecting", || {
+            (status(&store, "web")["containerStatuses"][0]["restartCount"] == 1
+                && fake.containers()[0].state.is_running())
+            .then_some(())
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn never_policy_leaves_a_killed_pod_failed() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("k1s.db")).unwrap();

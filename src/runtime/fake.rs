@@ -28,7 +28,8 @@ struct State {
 #[derive(Clone)]
 pub struct FakeRuntime {
     state: Arc<Mutex<State>>,
-    events: broadcast::Sender<ContainerEvent>,
+    // `None` tells open event streams that the connection dropped.
+    events: broadcast::Sender<Option<ContainerEvent>>,
 }
 
 impl Default for FakeRuntime {
@@ -56,17 +57,25 @@ impl FakeRuntime {
     }
 
     fn emit(&self, id: &str, action: &str, labels: &BTreeMap<String, String>) {
-        let _ = self.events.send(ContainerEvent {
+        // An engine nobody can reach tells nobody: its events are lost, as a dropped
+        // Docker event stream loses them.
+        if self.lock().down {
+            return;
+        }
+        let _ = self.events.send(Some(ContainerEvent {
             id: id.to_string(),
             action: action.to_string(),
             labels: labels.clone(),
             time_nano: 0,
-        });
+        }));
     }
 
-    /// Makes the engine unreachable (or reachable again).
+    /// Makes the engine unreachable (open event streams break) or reachable again.
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
+        if down {
+            let _ = self.events.send(None);
+        }
     }
 
     /// The container's process exits with `code`, as a crash or `docker kill` does.
@@ -305,19 +314,29 @@ impl ContainerRuntime for FakeRuntime {
         value: &'a str,
     ) -> BoxStream<'a, Result<ContainerEvent>> {
         let rx = self.events.subscribe();
-        futures_util::stream::unfold(rx, |mut rx| async move {
+        futures_util::stream::unfold((rx, false), |(mut rx, ended)| async move {
+            if ended {
+                return None;
+            }
             loop {
                 match rx.recv().await {
-                    Ok(ev) => return Some((ev, rx)),
+                    Ok(Some(ev)) => return Some((Ok(ev), (rx, false))),
+                    Ok(None) => {
+                        let e = RuntimeError::Unavailable("fake engine went away".into());
+                        return Some((Err(e), (rx, true)));
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
         })
         .filter(move |ev| {
-            futures_util::future::ready(ev.labels.get(label).map(String::as_str) == Some(value))
+            let keep = match ev {
+                Ok(ev) => ev.labels.get(label).map(String::as_str) == Some(value),
+                Err(_) => true,
+            };
+            futures_util::future::ready(keep)
         })
-        .map(Ok)
         .boxed()
     }
 
