@@ -315,44 +315,32 @@ impl K1s {
         let admitted = model::pod::admit_pod(value, &host, &self.admission())?;
         let mut pod = admitted.object;
         let warnings = admitted.warnings;
-        let name = match (&pod.metadata.name, &pod.metadata.generate_name) {
-            (Some(n), _) => n.clone(),
-            (None, Some(prefix)) => {
-                model::pod::generated_name(prefix, &crate::util::random_suffix(5))
-            }
-            (None, None) => {
-                return Err(CoreError::Invalid(Invalid {
-                    causes: vec![model::FieldError {
-                        field: "metadata.name".into(),
-                        message: "Required value: name or generateName is required".into(),
-                    }],
-                }));
-            }
-        };
-        pod.metadata.name = Some(name.clone());
+        let name = name_new_object(&mut pod.metadata)?;
         self.runtime.ping().await?;
         self.check_name_free(&name).await?;
         self.check_host_ports(&pod)?;
 
-        pod.metadata.uid = Some(crate::util::new_uid());
-        pod.metadata.namespace = Some("default".into());
-        pod.metadata.creation_timestamp = None;
-        pod.metadata.resource_version = None;
         if !warnings.is_empty() {
             pod.metadata
                 .annotations
                 .get_or_insert_with(BTreeMap::new)
                 .insert(ANNOTATION_WARNINGS.into(), json!(warnings).to_string());
         }
-        let mut body =
-            serde_json::to_value(&pod).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
-        body["apiVersion"] = json!("v1");
-        body["kind"] = json!("Pod");
-        body["metadata"]["creationTimestamp"] = json!(crate::util::now_rfc3339());
-        body["status"] = json!({"phase": "Pending", "qosClass": qos_class(&pod)});
-        if let Some(m) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("deletionTimestamp");
+        // The first container only runs: say so in the status too (SPEC §1).
+        let mut status = json!({"phase": "Pending", "qosClass": qos_class(&pod)});
+        let ignored: Vec<&str> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter().skip(1))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !ignored.is_empty() {
+            status["message"] = json!(format!(
+                "K1s runs only the first container of a pod; ignored: {}",
+                ignored.join(", ")
+            ));
         }
+        let body = new_body(&pod, "v1", "Pod", status)?;
 
         let outcome = self.agent.expect(&name);
         let stored = self.store.create(Kind::Pod, body, Source::Api).await?;
@@ -453,16 +441,8 @@ impl K1s {
         let obj = self
             .store
             .update(Kind::Pod, name, Source::Api, move |body| {
-                if body.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
-                    return false;
-                }
-                let grace = body
-                    .pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(30);
-                body["metadata"]["deletionTimestamp"] = json!(crate::util::now_rfc3339());
-                body["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-                true
+                body.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid.as_str())
+                    && rsc::mark_deleted(body)
             })
             .await?;
         self.agent.enqueue(name);
@@ -597,22 +577,8 @@ impl K1s {
             self.config.max_replicas,
         )?;
         let mut rs = admitted.object;
-        let name = match (&rs.metadata.name, &rs.metadata.generate_name) {
-            (Some(n), _) => n.clone(),
-            (None, Some(prefix)) => {
-                model::pod::generated_name(prefix, &crate::util::random_suffix(5))
-            }
-            (None, None) => unreachable_name()?,
-        };
-        rs.metadata.name = Some(name.clone());
-        rs.metadata.uid = Some(crate::util::new_uid());
-        rs.metadata.generation = Some(1);
-        let mut body =
-            serde_json::to_value(&rs).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
-        body["apiVersion"] = json!("apps/v1");
-        body["kind"] = json!("ReplicaSet");
-        body["metadata"]["creationTimestamp"] = json!(crate::util::now_rfc3339());
-        body["status"] = json!({"replicas": 0});
+        let name = name_new_object(&mut rs.metadata)?;
+        let body = new_body(&rs, "apps/v1", "ReplicaSet", json!({"replicas": 0}))?;
         self.store
             .create(Kind::ReplicaSet, body, Source::Api)
             .await?;
@@ -828,22 +794,13 @@ impl K1s {
     ) -> Result<Created<HpaDetails>, CoreError> {
         let admitted = model::hpa::admit_hpa(value, self.config.max_replicas)?;
         let mut hpa = admitted.object;
-        let name = match (&hpa.metadata.name, &hpa.metadata.generate_name) {
-            (Some(n), _) => n.clone(),
-            (None, Some(prefix)) => {
-                model::pod::generated_name(prefix, &crate::util::random_suffix(5))
-            }
-            (None, None) => unreachable_name()?,
-        };
-        hpa.metadata.name = Some(name.clone());
-        hpa.metadata.uid = Some(crate::util::new_uid());
-        hpa.metadata.generation = Some(1);
-        let mut body =
-            serde_json::to_value(&hpa).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
-        body["apiVersion"] = json!("autoscaling/v2");
-        body["kind"] = json!("HorizontalPodAutoscaler");
-        body["metadata"]["creationTimestamp"] = json!(crate::util::now_rfc3339());
-        body["status"] = json!({"desiredReplicas": 0});
+        let name = name_new_object(&mut hpa.metadata)?;
+        let body = new_body(
+            &hpa,
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            json!({"desiredReplicas": 0}),
+        )?;
         self.store
             .create(Kind::HorizontalPodAutoscaler, body, Source::Api)
             .await?;
@@ -969,11 +926,48 @@ pub fn hpa_view(obj: &Object) -> HpaView {
     }
 }
 
-fn unreachable_name<T>() -> Result<T, CoreError> {
-    // Admission requires a name or generateName; keep a clear error all the same.
-    Err(CoreError::Invalid(Invalid {
-        causes: vec![model::FieldError::required("metadata.name")],
-    }))
+/// Names a new object (`generateName` → prefix + 5 random characters) and gives it a
+/// uid and its first generation; server-owned fields the client sent are dropped.
+fn name_new_object(
+    meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Result<String, CoreError> {
+    let name = match (&meta.name, &meta.generate_name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(prefix)) => model::pod::generated_name(prefix, &crate::util::random_suffix(5)),
+        // Admission requires one of the two; keep a clear error all the same.
+        (None, None) => {
+            return Err(CoreError::Invalid(Invalid {
+                causes: vec![model::FieldError::required_detail(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
+            }));
+        }
+    };
+    meta.name = Some(name.clone());
+    meta.namespace = Some("default".into());
+    meta.uid = Some(crate::util::new_uid());
+    meta.generation = Some(1);
+    meta.resource_version = None;
+    meta.creation_timestamp = None;
+    meta.deletion_timestamp = None;
+    Ok(name)
+}
+
+/// The stored form of a new object: its type, a creation time, an initial status.
+fn new_body(
+    obj: &impl Serialize,
+    api_version: &str,
+    kind: &str,
+    status: Value,
+) -> Result<Value, CoreError> {
+    let mut body =
+        serde_json::to_value(obj).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
+    body["apiVersion"] = json!(api_version);
+    body["kind"] = json!(kind);
+    body["metadata"]["creationTimestamp"] = json!(crate::util::now_rfc3339());
+    body["status"] = status;
+    Ok(body)
 }
 
 /// The rs shape of SPEC §4.

@@ -126,19 +126,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiErro
     let yaml = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            let ct = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            matches!(
-                ct.as_str(),
-                "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml"
-            )
-        })
-        .unwrap_or(false);
+        .is_some_and(model::is_yaml_content_type);
     model::parse_body(&bytes, yaml).map_err(|e| ApiError::from(CoreError::BadBody(e)))
 }
 
