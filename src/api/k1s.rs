@@ -2,6 +2,7 @@
 //! with the result shapes SPEC §4 pins.
 
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,17 @@ struct GetQuery {
     tail_lines: Option<String>,
 }
 
+/// Query strings and paths that do not parse are the client's mistake: 400 in JSON.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+fn path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|Path(p)| p)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
 fn selector(q: &ListQuery) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
     parse_selector(q.labels.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("labels: {e}")))
@@ -44,9 +56,9 @@ fn selector(q: &ListQuery) -> Result<std::collections::BTreeMap<String, String>,
 
 async fn list_pods(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let sel = selector(&q)?;
+    let sel = selector(&query(q)?)?;
     Ok(Json(s.k1s.list_pods(&sel)).into_response())
 }
 
@@ -63,9 +75,11 @@ async fn create_pod(
 
 async fn get_pod(
     State(s): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<GetQuery>,
+    name: Result<Path<String>, PathRejection>,
+    q: Result<Query<GetQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let name = path(name)?;
+    let q = query(q)?;
     let tail = match q.tail_lines.as_deref() {
         None => None,
         Some(t) => Some(t.parse::<u32>().map_err(|_| {
@@ -80,16 +94,17 @@ async fn get_pod(
 
 async fn delete_pod(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let name = path(name)?;
     Ok(Json(s.k1s.remove_pod(&name).await?).into_response())
 }
 
 async fn list_rs(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let sel = selector(&q)?;
+    let sel = selector(&query(q)?)?;
     Ok(Json(s.k1s.list_replica_sets(&sel)).into_response())
 }
 
@@ -104,14 +119,19 @@ async fn create_rs(
     Ok(with_warnings(resp, &created.warnings))
 }
 
-async fn get_rs(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn get_rs(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let name = path(name)?;
     Ok(Json(s.k1s.get_replica_set(&name)?).into_response())
 }
 
 async fn delete_rs(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let name = path(name)?;
     Ok(Json(s.k1s.remove_replica_set(&name).await?).into_response())
 }
 
@@ -119,19 +139,20 @@ async fn delete_rs(
 /// the same way).
 async fn patch_rs(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let name = path(name)?;
     let patch = read_body(&headers, body).await?;
     Ok(Json(s.k1s.patch_replica_set(&name, patch, Source::Api).await?).into_response())
 }
 
 async fn list_hpa(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let sel = selector(&q)?;
+    let sel = selector(&query(q)?)?;
     Ok(Json(s.k1s.list_horizontal_pod_autoscalers(&sel)).into_response())
 }
 
@@ -148,14 +169,16 @@ async fn create_hpa(
 
 async fn get_hpa(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let name = path(name)?;
     Ok(Json(s.k1s.get_horizontal_pod_autoscaler(&name)?).into_response())
 }
 
 async fn delete_hpa(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let name = path(name)?;
     Ok(Json(s.k1s.remove_horizontal_pod_autoscaler(&name).await?).into_response())
 }
