@@ -25,6 +25,8 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/k1s/hpa", get(list_hpa).post(create_hpa))
         .route("/k1s/hpa/{name}", get(get_hpa).delete(delete_hpa))
+        // Merged routers lose a fallback set afterwards: set it here, on the routes.
+        .method_not_allowed_fallback(super::method_not_allowed)
 }
 
 #[derive(Deserialize)]

@@ -39,6 +39,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// 405 in the API's JSON error shape (the `Allow` header stays as axum sets it).
+pub(crate) async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this path",
+    )
+    .into_response()
+}
+
 /// Every route, loopback clients included, needs the token when one is set.
 async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(token) = &state.token {
