@@ -161,3 +161,102 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret2"));
     }
 }
+
+/// The API over real HTTP on loopback, with the core on the in-memory engine.
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+    use crate::runtime::fake::FakeRuntime;
+
+    async fn serve(token: Option<&str>) -> (String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::Config::new(dir.path().join("k1s.db"));
+        let k1s = K1s::init(config, Arc::new(FakeRuntime::new()))
+            .await
+            .unwrap();
+        let app = router(AppState {
+            k1s,
+            token: token.map(Arc::from),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, dir)
+    }
+
+    fn call(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u16, Value) {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = agent
+            .run(req.body(body.unwrap_or("").as_bytes().to_vec()).unwrap())
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.into_body().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        tokio::task::spawn_blocking(f).await.unwrap()
+    }
+
+    const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","labels":{"app":"a"}},
+        "spec":{"containers":[{"name":"c","image":"k1s-test/fake:1"}]}}"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pods_over_http_with_json_errors() {
+        let (url, _dir) = serve(None).await;
+        let u = url.clone();
+        let (status, pod) =
+            blocking(move || call("POST", &format!("{u}/k1s/pod"), Some(POD), None)).await;
+        assert_eq!(status, 201, "{pod}");
+        assert_eq!(pod["status"], "Running");
+        assert_eq!(pod["id"].as_str().map(str::len), Some(64));
+        let u = url.clone();
+        let checks = blocking(move || {
+            vec![
+                call("GET", &format!("{u}/k1s/pod?labels=app=a"), None, None),
+                call("GET", &format!("{u}/k1s/pod?labels=app=b"), None, None),
+                call("POST", &format!("{u}/k1s/pod"), Some(POD), None),
+                call("PUT", &format!("{u}/k1s/pod"), None, None),
+                call("GET", &format!("{u}/k1s/pod?labels=a&labels=b"), None, None),
+                call("GET", &format!("{u}/k1s/pod/web?tailLines=x"), None, None),
+                call("GET", &format!("{u}/nowhere"), None, None),
+                call("DELETE", &format!("{u}/k1s/pod/web"), None, None),
+                call("GET", &format!("{u}/k1s/pod/web"), None, None),
+            ]
+        })
+        .await;
+        assert_eq!(checks[0].0, 200);
+        assert_eq!(checks[0].1.as_array().map(Vec::len), Some(1));
+        assert_eq!(checks[1].1.as_array().map(Vec::len), Some(0));
+        let statuses: Vec<u16> = checks.iter().skip(2).map(|c| c.0).collect();
+        assert_eq!(statuses, vec![409, 405, 400, 400, 404, 200, 404]);
+        for (s, body) in checks.iter().skip(2) {
+            if *s >= 400 {
+                assert!(body["error"].is_string(), "JSON error for {s}: {body}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_configured_token_guards_every_route() {
+        let (url, _dir) = serve(Some("s3cret")).await;
+        let got = blocking(move || {
+            vec![
+                call("GET", &format!("{url}/k1s/pod"), None, None).0,
+                call("GET", &format!("{url}/k1s/pod"), None, Some("wrong")).0,
+                call("GET", &format!("{url}/healthz"), None, None).0,
+                call("POST", &format!("{url}/k1s/pod"), Some("{bad"), None).0,
+                call("GET", &format!("{url}/k1s/pod"), None, Some("s3cret")).0,
+            ]
+        })
+        .await;
+        assert_eq!(got, vec![401, 401, 401, 401, 200]);
+    }
+}
