@@ -454,7 +454,9 @@ impl HpaController {
         let behavior = behavior_of(spec);
         let (desired, limit) = {
             let mut hist = self.lock_history();
-            let h = hist.entry(uid.to_string()).or_default();
+            let h = hist
+                .entry(uid.to_string())
+                .or_insert_with(|| History::starting_at(now, current));
             if current > max {
                 (max, Limit::TooManyReplicas)
             } else if current < min {

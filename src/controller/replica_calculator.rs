@@ -251,6 +251,16 @@ pub struct History {
 }
 
 impl History {
+    /// A history that starts with the current count as a recommendation (Kubernetes'
+    /// `recordInitialRecommendation`): a new HPA, or one recovered after a restart,
+    /// does not scale down before its window has seen the load.
+    pub fn starting_at(now: Instant, current: i32) -> History {
+        History {
+            recommendations: vec![(now, current)],
+            ..Default::default()
+        }
+    }
+
     /// Records a rescale that happened at `now`.
     pub fn record_scale(&mut self, now: Instant, from: i32, to: i32) {
         if to > from {
@@ -577,6 +587,16 @@ mod tests {
             normalize(1, 4, 1, 5, &disabled, &mut History::default(), t).0,
             1
         );
+    }
+
+    #[test]
+    fn a_new_autoscaler_holds_its_count_for_the_scale_down_window() {
+        let b = Behavior::default();
+        let t = Instant::now();
+        let mut h = History::starting_at(t, 3);
+        assert_eq!(normalize(3, 1, 1, 5, &b, &mut h, t).0, 3);
+        assert_eq!(normalize(3, 1, 1, 5, &b, &mut h, t + Duration::from_secs(290)).0, 3);
+        assert_eq!(normalize(3, 1, 1, 5, &b, &mut h, t + Duration::from_secs(301)).0, 1);
     }
 
     #[test]
