@@ -7,5 +7,6 @@
 
 mod support;
 
+mod hpa;
 mod pods;
 mod workload_images;
