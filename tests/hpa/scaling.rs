@@ -308,3 +308,136 @@ fn issue5_hpa_scales_back_down_to_min_when_load_stops() {
         }
     });
 }
+
+/// Scale-up is rate limited by Kubernetes' default policies: +4 pods or +100 % per
+/// 15 s, whichever is more. Measured on memory (idle pods, no CPU burnt) with an
+/// AverageValue target far below what a pod uses, so the metric asks for max at once.
+#[test]
+fn issue5_scale_up_is_rate_limited_by_the_default_policies() {
+    let cleanup = Cleanup::new("hparate");
+    let server = hpa_server();
+    let app = cleanup.prefix.clone();
+    let rs = cleanup.name("rs");
+    let hpa = cleanup.name("hpa");
+
+    create_ok(&server, "rs", &burn_rs(&rs, &app, 1, &["sleep"], None));
+    let r = wait_rs_running(&server, &rs, 1, POD_DEADLINE, "the first idle pod Running");
+    let pod = running_pods(&r).remove(0);
+    let mem = wait_for(Duration::from_secs(30), "the pod's memory sampled", || {
+        let p = get_pod(&server, &pod).ok_or("404")?;
+        p["stats"]["memory_bytes"]
+            .as_u64()
+            .filter(|m| *m > 0)
+            .ok_or_else(|| p["stats"].to_string())
+    });
+    // A target of a tenth of what one idle pod uses: the metric asks for ~10 pods.
+    let target = (mem / 10).max(1);
+    let mut spec = hpa_v2(&hpa, &rs, 1, 8, 50);
+    spec["spec"]["metrics"] = json!([{"type": "Resource", "resource": {
+        "name": "memory", "target": {"type": "AverageValue", "averageValue": target.to_string()}
+    }}]);
+    create_ok(&server, "hpa", &spec);
+
+    // First step: 1 → max(1 + 4, 1 × 2) = 5, not 8.
+    wait_rs_replicas(
+        &server,
+        &rs,
+        &hpa,
+        5,
+        Duration::from_secs(30),
+        "the first rate-limited step to 5",
+    );
+    let first = Instant::now();
+    let h = hpa_extra(&server, &hpa).unwrap();
+    assert!(
+        has_condition(&h, "ScalingLimited", "True", "ScaleUpLimit"),
+        "held by the scale-up policy: {}",
+        hpa_brief(&h)
+    );
+    // Held at 5 for the rest of the 15 s period (2 s of slack for the sync period).
+    holds_for(
+        Duration::from_secs(12),
+        "the ReplicaSet at 5 within the first 15 s period",
+        || {
+            let r = rs_extra(&server, &rs);
+            if r["replicas"] == 5 {
+                Ok(())
+            } else {
+                Err(rs_brief(&r))
+            }
+        },
+    );
+    // Then up to max.
+    wait_rs_replicas(
+        &server,
+        &rs,
+        &hpa,
+        8,
+        Duration::from_secs(30),
+        "the second step to max (8)",
+    );
+    eprintln!(
+        "issue5 rate limit: 1 → 5, then 5 → 8 after {:.1?}",
+        first.elapsed()
+    );
+    let h = hpa_extra(&server, &hpa).unwrap();
+    let sizes = event_messages(&h, "SuccessfulRescale");
+    assert!(
+        sizes.iter().any(|m| m.contains("New size: 5"))
+            && sizes.iter().any(|m| m.contains("New size: 8")),
+        "{}",
+        hpa_brief(&h)
+    );
+    assert!(
+        !sizes
+            .iter()
+            .any(|m| ["New size: 6", "New size: 7"].iter().any(|s| m.contains(s))),
+        "straight from 5 to 8: {}",
+        hpa_brief(&h)
+    );
+    let m = &h["status"]["currentMetrics"][0]["resource"];
+    assert_eq!(m["name"], "memory", "{}", hpa_brief(&h));
+    assert!(
+        m["current"]["averageValue"].is_string(),
+        "{}",
+        hpa_brief(&h)
+    );
+    wait_rs_running(&server, &rs, 8, POD_DEADLINE, "8 idle pods Running");
+}
+
+/// A ReplicaSet scaled to 0 by its user is left alone (Kubernetes: ScalingDisabled).
+#[test]
+fn issue5_hpa_leaves_a_replicaset_at_zero_alone() {
+    let cleanup = Cleanup::new("hpazero");
+    let server = hpa_server();
+    let app = cleanup.prefix.clone();
+    let rs = cleanup.name("rs");
+    let hpa = cleanup.name("hpa");
+    create_ok(&server, "rs", &burn_rs(&rs, &app, 0, &["sleep"], None));
+    create_ok(&server, "hpa", &hpa_v2(&hpa, &rs, 1, 3, 50));
+    let h = wait_for(
+        Duration::from_secs(30),
+        "ScalingActive False ScalingDisabled",
+        || {
+            let h = hpa_extra(&server, &hpa).ok_or("404")?;
+            if has_condition(&h, "ScalingActive", "False", "ScalingDisabled") {
+                Ok(h)
+            } else {
+                Err(hpa_brief(&h))
+            }
+        },
+    );
+    assert!(
+        event_messages(&h, "SuccessfulRescale").is_empty(),
+        "{}",
+        hpa_brief(&h)
+    );
+    holds_for(Duration::from_secs(5), "the ReplicaSet at 0", || {
+        let r = rs_extra(&server, &rs);
+        if r["replicas"] == 0 && r["pods"].as_array().is_none_or(Vec::is_empty) {
+            Ok(())
+        } else {
+            Err(rs_brief(&r))
+        }
+    });
+}
