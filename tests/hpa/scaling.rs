@@ -441,3 +441,56 @@ fn issue5_hpa_leaves_a_replicaset_at_zero_alone() {
         }
     });
 }
+
+/// Kubernetes seeds a new HPA's recommendations with the target's current replicas
+/// (`recordInitialRecommendation` in horizontal.go), so the default 300 s scale-down
+/// window also holds for an HPA that was just created (or whose controller just
+/// restarted): it never scales down at its first look.
+#[test]
+fn issue5_default_scale_down_window_holds_a_new_hpa_at_current_replicas() {
+    let cleanup = Cleanup::new("hpastab");
+    let server = hpa_server();
+    let app = cleanup.prefix.clone();
+    let rs = cleanup.name("rs");
+    let hpa = cleanup.name("hpa");
+
+    // Three idle pods: ~0 % against 50 % asks for 1, but only after 300 s.
+    create_ok(&server, "rs", &burn_rs(&rs, &app, 3, &["sleep"], None));
+    wait_rs_running(&server, &rs, 3, POD_DEADLINE, "3 idle pods Running");
+    create_ok(&server, "hpa", &hpa_v2(&hpa, &rs, 1, 3, 50));
+    let h = wait_for(
+        Duration::from_secs(30),
+        "the HPA to measure its idle pods",
+        || {
+            let h = hpa_extra(&server, &hpa).ok_or("404")?;
+            if cpu_utilization(&h).is_some_and(|u| u < 50) {
+                Ok(h)
+            } else {
+                Err(hpa_brief(&h))
+            }
+        },
+    );
+    assert!(
+        h["spec"].get("behavior").is_none(),
+        "Kubernetes' defaults: {h}"
+    );
+    holds_for(
+        Duration::from_secs(10),
+        "the ReplicaSet at 3 within the default 300 s scale-down window",
+        || {
+            let r = rs_extra(&server, &rs);
+            if r["replicas"] == 3 {
+                Ok(())
+            } else {
+                let h = hpa_extra(&server, &hpa).map(|h| hpa_brief(&h));
+                Err(format!(
+                    "rs {}; hpa {}",
+                    rs_brief(&r),
+                    h.unwrap_or_default()
+                ))
+            }
+        },
+    );
+    let h = hpa_extra(&server, &hpa).unwrap();
+    assert_eq!(h["desiredReplicas"], 3, "{}", hpa_brief(&h));
+}
