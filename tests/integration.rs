@@ -7,6 +7,7 @@
 
 mod support;
 
+mod hpa;
 mod pods;
 mod replicasets;
 mod workload_images;

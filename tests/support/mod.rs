@@ -868,3 +868,17 @@ pub fn is_full_id(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
+
+// ====================================================================== HPA tests (issue 5)
+// Added for tests/hpa/. Keep this block together; other areas append their own blocks.
+
+/// Tests that burn CPU take turns: the machine has 2 cores, and two autoscaling tests
+/// burning at once would starve each other's pods (and each other's utilization
+/// figures). Hold [`cpu_heavy`] for the whole of such a test, declared FIRST so that it
+/// is released after the test's [`Cleanup`] removed its burning containers.
+pub static CPU_HEAVY: Mutex<()> = Mutex::new(());
+
+/// Takes [`CPU_HEAVY`] (a panicked holder does not poison it for the others).
+pub fn cpu_heavy() -> std::sync::MutexGuard<'static, ()> {
+    CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
