@@ -595,8 +595,14 @@ mod tests {
         let t = Instant::now();
         let mut h = History::starting_at(t, 3);
         assert_eq!(normalize(3, 1, 1, 5, &b, &mut h, t).0, 3);
-        assert_eq!(normalize(3, 1, 1, 5, &b, &mut h, t + Duration::from_secs(290)).0, 3);
-        assert_eq!(normalize(3, 1, 1, 5, &b, &mut h, t + Duration::from_secs(301)).0, 1);
+        assert_eq!(
+            normalize(3, 1, 1, 5, &b, &mut h, t + Duration::from_secs(290)).0,
+            3
+        );
+        assert_eq!(
+            normalize(3, 1, 1, 5, &b, &mut h, t + Duration::from_secs(301)).0,
+            1
+        );
     }
 
     #[test]

@@ -216,6 +216,8 @@ struct Inner {
     store: Store,
     events: Events,
     queue: WorkQueue<String>,
+    // Consecutive failures per ReplicaSet, for its backoff (shared by the workers).
+    failures: std::sync::Mutex<BTreeMap<String, u32>>,
 }
 
 impl ReplicaSetController {
@@ -227,6 +229,7 @@ impl ReplicaSetController {
                 store,
                 events,
                 queue: WorkQueue::new(),
+                failures: std::sync::Mutex::default(),
             }),
         }
     }
@@ -264,29 +267,61 @@ impl ReplicaSetController {
     }
 
     async fn worker(&self) {
-        let mut failures: BTreeMap<String, u32> = BTreeMap::new();
         while let Some(name) = self.inner.queue.next().await {
-            match self.reconcile(&name).await {
-                Ok(()) => {
-                    failures.remove(&name);
+            let result = self.reconcile(&name).await;
+            let failures = {
+                let mut f = self
+                    .inner
+                    .failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                match &result {
+                    Ok(()) => {
+                        f.remove(&name);
+                        0
+                    }
+                    Err(_) => {
+                        let n = f.entry(name.clone()).or_default();
+                        *n += 1;
+                        *n
+                    }
                 }
-                Err(e) => {
-                    // Per-key backoff: a failing ReplicaSet must not spin.
-                    let n = failures.entry(name.clone()).or_default();
-                    *n += 1;
-                    let delay = Duration::from_millis(200 * 2u64.pow((*n).min(8)));
-                    tracing::warn!(rs = %name, error = %e, "reconcile failed; retrying in {delay:?}");
-                    self.inner.events.warning(
-                        Kind::ReplicaSet,
-                        &name,
-                        "ReconcileError",
-                        e.to_string(),
-                    );
-                    self.inner.queue.add_after(name.clone(), delay);
-                }
+            };
+            if let Err(e) = result {
+                // Per-key backoff: a failing ReplicaSet must not spin; the failure shows
+                // in its status and events.
+                let delay = Duration::from_millis(200 * 2u64.pow(failures.min(8)));
+                tracing::warn!(rs = %name, error = %e, "reconcile failed; retrying in {delay:?}");
+                self.inner
+                    .events
+                    .warning(Kind::ReplicaSet, &name, "FailedCreate", e.to_string());
+                self.set_failure(&name, &e.to_string()).await;
+                self.inner.queue.add_after(name.clone(), delay);
             }
             self.inner.queue.done(&name);
         }
+    }
+
+    /// Kubernetes' `ReplicaFailure` condition; the next successful status write clears it.
+    async fn set_failure(&self, name: &str, message: &str) {
+        let cond = json!([{
+            "type": "ReplicaFailure",
+            "status": "True",
+            "reason": "FailedCreate",
+            "message": message,
+            "lastTransitionTime": crate::util::now_rfc3339(),
+        }]);
+        let _ = self
+            .inner
+            .store
+            .update(Kind::ReplicaSet, name, Source::ReplicaSets, move |b| {
+                if b.pointer("/status/conditions/0/message") == cond.pointer("/0/message") {
+                    return false;
+                }
+                b["status"]["conditions"] = cond;
+                true
+            })
+            .await;
     }
 
     async fn watch(&self, mut rx: broadcast::Receiver<Change>) {

@@ -608,9 +608,15 @@ impl NodeAgent {
         let id = match self.inner.runtime.create(&cspec).await {
             Ok(id) => id,
             Err(RuntimeError::Unavailable(m)) => return Err(RuntimeError::Unavailable(m)),
-            Err(e @ (RuntimeError::Conflict(_) | RuntimeError::Refused(_))) if first => {
+            Err(e @ (RuntimeError::Conflict(_) | RuntimeError::Refused(_)))
+                if first && lock(&self.inner.waiters).contains_key(name) =>
+            {
                 // The engine refused what admission let through (a name taken since, a
-                // reference it rejects): roll back, nothing half-created.
+                // reference it rejects) while a client waits on its POST: roll back,
+                // nothing half-created, and the client hears why. A controller's pod
+                // is not rolled back (its owner would make another at once, in a
+                // loop): it waits in CreateContainerError with backoff, as in
+                // Kubernetes.
                 let conflict = matches!(e, RuntimeError::Conflict(_));
                 self.inner
                     .store
@@ -1178,6 +1184,59 @@ mod tests {
             .then_some(())
         })
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_create_rolls_back_a_posted_pod_but_not_a_controllers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        let fake = FakeRuntime::new();
+        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
+        let agent = NodeAgent::start(
+            store.clone(),
+            rt.clone(),
+            Metrics::new(rt.clone()),
+            Logs::new(rt),
+            Events::default(),
+        );
+        // Someone else's containers hold both names.
+        for n in ["posted", "owned"] {
+            fake.create(&crate::runtime::ContainerSpec {
+                name: n.into(),
+                image: "k1s-test/fake:1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
+        let outcome = agent.expect("posted");
+        store
+            .create(Kind::Pod, pod("posted", "Always"), Source::Api)
+            .await
+            .unwrap();
+        assert!(matches!(
+            outcome.await.unwrap(),
+            Outcome::Refused { conflict: true, .. }
+        ));
+        until("rolled back", || {
+            store.get(Kind::Pod, "posted").is_none().then_some(())
+        })
+        .await;
+
+        store
+            .create(Kind::Pod, pod("owned", "Always"), Source::ReplicaSets)
+            .await
+            .unwrap();
+        until("CreateContainerError", || {
+            (status(&store, "owned")["containerStatuses"][0]["state"]["waiting"]["reason"]
+                == "CreateContainerError")
+                .then_some(())
+        })
+        .await;
+        assert!(
+            store.get(Kind::Pod, "owned").is_some(),
+            "kept, retried with backoff"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
