@@ -1,0 +1,412 @@
+//! Pods: `add_pod`, `remove_pod`, `get_pod`, `list_pods`, and the pod shapes.
+
+use super::*;
+
+/// The pod shape of SPEC §4.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodView {
+    /// Pod name.
+    pub name: String,
+    /// Pod uid.
+    pub uid: String,
+    /// Full container id, `null` while there is no container.
+    pub id: Option<String>,
+    /// The spec's image reference.
+    pub image: String,
+    /// Phase.
+    pub status: String,
+    /// Container waiting/terminated reason (what kubectl shows as STATUS).
+    pub reason: Option<String>,
+    /// The user's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Pod IP.
+    pub addr: Option<String>,
+    /// Restarts of its container.
+    pub restart_count: i64,
+    /// Creation time.
+    pub creation_timestamp: String,
+    /// Owners (ReplicaSets).
+    pub owner_references: Vec<Value>,
+}
+
+/// CPU and memory of a pod, from the metrics cache.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatsView {
+    /// Percent of one CPU (100 = one CPU); null until the first two samples.
+    pub cpu_percent: Option<f64>,
+    /// Working-set bytes; null until the first sample.
+    pub memory_bytes: Option<u64>,
+}
+
+/// The podExtra shape of SPEC §4.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodDetails {
+    /// The pod shape.
+    #[serde(flatten)]
+    pub pod: PodView,
+    /// Container state (`{"running": …}`, `{"waiting": {"reason": …}}`, …).
+    pub state: Value,
+    /// The previous run's state, if any.
+    pub last_state: Value,
+    /// Image id.
+    #[serde(rename = "imageID")]
+    pub image_id: Option<String>,
+    /// When the pod first ran.
+    pub start_time: Option<String>,
+    /// Restart policy.
+    pub restart_policy: String,
+    /// Output of the current run (last lines).
+    pub logs: String,
+    /// Resource use.
+    pub stats: StatsView,
+    /// What admission accepted but K1s ignores.
+    pub warnings: Vec<String>,
+    /// Recent events.
+    pub events: Vec<Event>,
+    /// The pod's spec.
+    pub spec: Value,
+    /// The pod's full status.
+    #[serde(rename = "podStatus")]
+    pub pod_status: Value,
+}
+
+/// Annotation holding admission warnings, so `get_pod` can show them later.
+const ANNOTATION_WARNINGS: &str = "k1s.io/warnings";
+
+impl K1s {
+    /// `add_pod(spec)`: validates, checks the engine and the name, stores the pod and
+    /// waits (bounded) for its container.
+    pub async fn add_pod(&self, value: Value) -> Result<Created<PodDetails>, CoreError> {
+        let host = self.host_limits().await;
+        let admitted = model::pod::admit_pod(value, &host, &self.admission())?;
+        let mut pod = admitted.object;
+        let warnings = admitted.warnings;
+        let name = name_new_object(&mut pod.metadata)?;
+        self.runtime.ping().await?;
+        self.check_name_free(&name).await?;
+        self.check_host_ports(&pod)?;
+
+        if !warnings.is_empty() {
+            pod.metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(ANNOTATION_WARNINGS.into(), json!(warnings).to_string());
+        }
+        // The first container only runs: say so in the status too (SPEC §1).
+        let mut status = json!({"phase": "Pending", "qosClass": qos_class(&pod)});
+        let ignored: Vec<&str> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter().skip(1))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !ignored.is_empty() {
+            status["message"] = json!(format!(
+                "K1s runs only the first container of a pod; ignored: {}",
+                ignored.join(", ")
+            ));
+        }
+        let body = new_body(&pod, "v1", "Pod", status)?;
+
+        let outcome = self.agent.expect(&name);
+        let stored = self.store.create(Kind::Pod, body, Source::Api).await?;
+        self.agent.enqueue(&name);
+        match tokio::time::timeout(self.config.create_wait, outcome).await {
+            Ok(Ok(Outcome::Refused {
+                conflict: true,
+                message,
+            })) => {
+                return Err(CoreError::Conflict(message));
+            }
+            Ok(Ok(Outcome::Refused {
+                conflict: false,
+                message,
+            })) => {
+                return Err(CoreError::Refused(message));
+            }
+            _ => {}
+        }
+        // The pod as it is now; if it is already being deleted (a ReplicaSet that
+        // adopted it found it surplus, a client's DELETE), it was still created: 201
+        // with what was stored or last seen, as Kubernetes answers.
+        let latest = self
+            .store
+            .get(Kind::Pod, &name)
+            .filter(|o| o.uid == stored.uid)
+            .unwrap_or(stored);
+        let details = self.details_of(latest, Some(0)).await;
+        Ok(Created {
+            object: details,
+            warnings,
+        })
+    }
+
+    async fn check_name_free(&self, name: &str) -> Result<(), CoreError> {
+        if let Some(existing) = self.store.get(Kind::Pod, name) {
+            return Err(CoreError::Conflict(if existing.is_deleting() {
+                format!("pod \"{name}\" is being deleted; try again when it is gone")
+            } else {
+                format!("pod \"{name}\" already exists")
+            }));
+        }
+        // Pod names are container names: a container of that name, whoever made it
+        // (a user, another K1s), makes the name unavailable.
+        if let Some(c) = self.runtime.inspect(name).await? {
+            let owner = match c.labels.get(crate::runtime::LABEL_INSTANCE) {
+                Some(_) => "another K1s server",
+                None => "a container not managed by K1s",
+            };
+            return Err(CoreError::Conflict(format!(
+                "pod \"{name}\": the container name is in use by {owner}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Two pods may not publish the same host port (SPEC §9: 409 at admission).
+    fn check_host_ports(&self, pod: &Pod) -> Result<(), CoreError> {
+        let wanted = host_ports(pod);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for other in self.store.list(Kind::Pod) {
+            let phase = other.body.pointer("/status/phase").and_then(Value::as_str);
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            let Ok(op) = serde_json::from_value::<Pod>(other.body.clone()) else {
+                continue;
+            };
+            for (port, proto, ip) in host_ports(&op) {
+                for (wp, wproto, wip) in &wanted {
+                    let ips_overlap = ip.is_empty() || wip.is_empty() || ip == *wip;
+                    if port == *wp && proto == *wproto && ips_overlap {
+                        return Err(CoreError::Conflict(format!(
+                            "hostPort {port}/{proto} is already used by pod \"{}\"",
+                            other.name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `remove_pod(name)`: marks the pod deleted and answers at once; the node agent
+    /// stops and removes its container in the background.
+    pub async fn remove_pod(&self, name: &str) -> Result<PodView, CoreError> {
+        let not_found = || CoreError::NotFound {
+            kind: "pod",
+            name: name.to_string(),
+        };
+        let current = self.store.get(Kind::Pod, name).ok_or_else(not_found)?;
+        if current.is_deleting() {
+            return Err(not_found());
+        }
+        let uid = current.uid.clone();
+        let obj = self
+            .store
+            .update(Kind::Pod, name, Source::Api, move |body| {
+                body.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid.as_str())
+                    && rsc::mark_deleted(body)
+            })
+            .await?;
+        self.agent.enqueue(name);
+        Ok(pod_view(&obj))
+    }
+
+    /// `get_pod(name)`: the pod with state, logs (last `tail_lines`, default 1000, of
+    /// the current run) and stats from the cache. Pods being deleted are not shown.
+    pub async fn get_pod(
+        &self,
+        name: &str,
+        tail_lines: Option<u32>,
+    ) -> Result<PodDetails, CoreError> {
+        let obj = self
+            .store
+            .get(Kind::Pod, name)
+            .filter(|o| !o.is_deleting())
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "pod",
+                name: name.to_string(),
+            })?;
+        Ok(self.details_of(obj, tail_lines).await)
+    }
+
+    async fn details_of(&self, obj: Object, tail_lines: Option<u32>) -> PodDetails {
+        let view = pod_view(&obj);
+        let cs = obj
+            .body
+            .pointer("/status/containerStatuses/0")
+            .cloned()
+            .unwrap_or(json!({}));
+        let state = cs.get("state").cloned().unwrap_or(json!({}));
+        let tail = tail_lines.unwrap_or(1000);
+        let logs = match (&view.id, tail) {
+            (_, 0) | (None, _) => String::new(),
+            (Some(id), tail) => self.logs_of(id, &cs, tail).await,
+        };
+        let usage = view.id.as_deref().and_then(|id| self.metrics.latest(id));
+        let warnings = obj
+            .body
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                ANNOTATION_WARNINGS.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+            .unwrap_or_default();
+        PodDetails {
+            state,
+            last_state: cs.get("lastState").cloned().unwrap_or(json!({})),
+            image_id: cs
+                .get("imageID")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            start_time: obj
+                .body
+                .pointer("/status/startTime")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            restart_policy: obj
+                .body
+                .pointer("/spec/restartPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("Always")
+                .to_string(),
+            logs,
+            stats: StatsView {
+                cpu_percent: usage
+                    .and_then(|u| u.cpu_percent)
+                    .map(|c| (c * 100.0).round() / 100.0),
+                memory_bytes: usage.map(|u| u.memory_bytes),
+            },
+            warnings,
+            events: self.events.of(Kind::Pod, &obj.name),
+            spec: obj.body.get("spec").cloned().unwrap_or(json!({})),
+            pod_status: obj.body.get("status").cloned().unwrap_or(json!({})),
+            pod: view,
+        }
+    }
+
+    /// The last `tail` lines of the container's current run: from the log cache, or
+    /// (longer tails, a run K1s did not follow) from the engine, bounded in time.
+    async fn logs_of(&self, id: &str, cs: &Value, tail: u32) -> String {
+        // The current run, or while waiting to restart, the run that just ended.
+        let started = cs
+            .pointer("/state/running/startedAt")
+            .or_else(|| cs.pointer("/state/terminated/startedAt"))
+            .or_else(|| cs.pointer("/lastState/terminated/startedAt"))
+            .and_then(Value::as_str);
+        let ended = cs.pointer("/state/running").is_none();
+        let since = crate::node::run_start_unix(started);
+        if tail as usize <= KEEP_LINES
+            && let Some(text) = self.logs.tail(id, since, tail as usize)
+        {
+            return text;
+        }
+        let fetched =
+            tokio::time::timeout(Duration::from_secs(2), self.runtime.logs(id, tail, since))
+                .await
+                .ok()
+                .and_then(Result::ok);
+        match fetched {
+            Some(text) => {
+                // A run that ended does not change any more: keep what was read.
+                if ended && tail as usize >= KEEP_LINES {
+                    self.logs.remember(id, since, &text);
+                }
+                text
+            }
+            None => String::new(),
+        }
+    }
+
+    /// `list_pods(labels)`: pods carrying every given label, by name; pods being
+    /// deleted are not listed.
+    pub fn list_pods(&self, selector: &BTreeMap<String, String>) -> Vec<PodView> {
+        self.store.scan(Kind::Pod, |o| {
+            (!o.is_deleting() && model::labels::matches(&o.labels(), selector)).then(|| pod_view(o))
+        })
+    }
+}
+
+/// The pod shape of a stored pod.
+pub fn pod_view(obj: &Object) -> PodView {
+    let b = &obj.body;
+    let s = |p: &str| b.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let cs = b.pointer("/status/containerStatuses/0");
+    let reason = cs.and_then(|cs| {
+        cs.pointer("/state/waiting/reason")
+            .or_else(|| cs.pointer("/state/terminated/reason"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    PodView {
+        name: obj.name.clone(),
+        uid: obj.uid.clone(),
+        id: cs
+            .and_then(|cs| cs.get("containerID"))
+            .and_then(Value::as_str)
+            .map(|s| s.trim_start_matches("docker://").to_string())
+            .filter(|s| !s.is_empty()),
+        image: s("/spec/containers/0/image").unwrap_or_default(),
+        status: s("/status/phase").unwrap_or_else(|| "Pending".into()),
+        reason,
+        labels: obj.labels(),
+        addr: s("/status/podIP"),
+        restart_count: cs
+            .and_then(|cs| cs.get("restartCount"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        creation_timestamp: s("/metadata/creationTimestamp").unwrap_or_default(),
+        owner_references: b
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+fn host_ports(pod: &Pod) -> Vec<(i32, String, String)> {
+    pod.spec
+        .as_ref()
+        .map(model::pod::host_port_bindings)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|b| {
+            let ip = if b.host_ip == "0.0.0.0" {
+                String::new()
+            } else {
+                b.host_ip
+            };
+            (b.host_port, b.protocol, ip)
+        })
+        .collect()
+}
+
+/// Kubernetes' QoS class from the first container's resources.
+fn qos_class(pod: &Pod) -> &'static str {
+    let Some(c) = pod.spec.as_ref().and_then(|s| s.containers.first()) else {
+        return "BestEffort";
+    };
+    let r = c.resources.as_ref();
+    let limits = r.and_then(|r| r.limits.as_ref());
+    let requests = r.and_then(|r| r.requests.as_ref());
+    let has = |m: Option<&BTreeMap<_, _>>| m.is_some_and(|m: &BTreeMap<String, _>| !m.is_empty());
+    if !has(limits) && !has(requests) {
+        return "BestEffort";
+    }
+    let guaranteed = ["cpu", "memory"].iter().all(|k| {
+        let l = limits.and_then(|m| m.get(*k));
+        let q = requests.and_then(|m| m.get(*k));
+        l.is_some() && (q.is_none() || q == l)
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
