@@ -78,7 +78,11 @@ fn round(ctx: &Ctx, i: usize, millicores: u64) -> Result<HpaRound, String> {
         .map(|c| c.name)
         .ok_or_else(|| format!("{rs}: idle pod not found"))?;
     wait_ready(ctx, &rs, 1)?;
-    let a = post_json(&ctx.http, &ctx.server.url("/k1s/hpa"), &hpa_manifest(&rs, &rs))?;
+    let a = post_json(
+        &ctx.http,
+        &ctx.server.url("/k1s/hpa"),
+        &hpa_manifest(&rs, &rs),
+    )?;
     if a.status != 201 {
         return Err(format!("POST /k1s/hpa {rs}: {} {}", a.status, a.body));
     }
@@ -104,7 +108,10 @@ fn round(ctx: &Ctx, i: usize, millicores: u64) -> Result<HpaRound, String> {
     )?;
     let d = delete(&ctx.http, &ctx.server.url(&format!("/k1s/pod/{idle_name}")))?;
     if d.status != 200 {
-        return Err(format!("DELETE /k1s/pod/{idle_name}: {} {}", d.status, d.body));
+        return Err(format!(
+            "DELETE /k1s/pod/{idle_name}: {} {}",
+            d.status, d.body
+        ));
     }
     let load = loop {
         let evs: Vec<_> = e

@@ -176,12 +176,9 @@ fn parse_args() -> Result<Args, String> {
             "--rs-warmup" => a.rs_warmup = count(value("--rs-warmup")?, "--rs-warmup")?,
             "--hpa-rounds" => a.hpa_rounds = count(value("--hpa-rounds")?, "--hpa-rounds")?,
             "--hpa-millicores" => {
-                a.hpa_millicores =
-                    count(value("--hpa-millicores")?, "--hpa-millicores")? as u64
+                a.hpa_millicores = count(value("--hpa-millicores")?, "--hpa-millicores")? as u64
             }
-            "--metrics-pods" => {
-                a.metrics_pods = count(value("--metrics-pods")?, "--metrics-pods")?
-            }
+            "--metrics-pods" => a.metrics_pods = count(value("--metrics-pods")?, "--metrics-pods")?,
             "--metrics-secs" => {
                 a.metrics_secs = count(value("--metrics-secs")?, "--metrics-secs")? as u64
             }

@@ -16,12 +16,14 @@ pub const RS_DELETE_TARGET: f64 = 1.5;
 /// 30 MB (10^6 bytes), the issue's figure for the server with 30 pods.
 pub const RSS_TARGET_BYTES: u64 = 30_000_000;
 
+/// (what, kB, target and verdict)
+type RssRow = (String, Option<u64>, Option<(String, &'static str)>);
+
 pub struct Report {
     header: Vec<String>,
     load_at_start: String,
     sections: Vec<String>,
-    /// (what, kB, target and verdict)
-    rss: Vec<(String, Option<u64>, Option<(String, &'static str)>)>,
+    rss: Vec<RssRow>,
     pass: usize,
     miss: usize,
 }
@@ -92,6 +94,17 @@ impl Report {
                     args.rounds,
                     args.api_pods,
                     crate::images::HTTP_IMAGE
+                ),
+                format!(
+                    "ReplicaSets: {} pods, {} rounds per side after {} warm-up, interleaved; heal {} samples each of rm -f and kill; HPA {} rounds, {}m per burning pod; metrics {} pods, {} s windows",
+                    args.replicas,
+                    args.rs_rounds,
+                    args.rs_warmup,
+                    args.heal_iterations,
+                    args.hpa_rounds,
+                    args.hpa_millicores,
+                    args.metrics_pods,
+                    args.metrics_secs
                 ),
             ],
             load_at_start: loadavg(),
@@ -364,7 +377,7 @@ impl Report {
             let d = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
             t += &format!(
                 "\nWith {pods} pods sampled, beyond 0 pods: k1s {} % of a CPU ({} per pod), dockerd {} %, containerd {} %; \
-                 k1s holds {} more sockets (one stats stream per container).\n",
+                 k1s holds {} more sockets (K1s keeps a stats stream and a log follower per running container).\n",
                 pct(d(zero.k1s, with.k1s)),
                 pct(d(zero.k1s, with.k1s).map(|v| v / pods as f64)),
                 pct(d(zero.dockerd, with.dockerd)),
@@ -411,7 +424,13 @@ impl Report {
             out += "### Server memory (VmRSS from /proc/PID/status)\n\n| when | RSS | target | result |\n| --- | ---: | ---: | --- |\n";
             for (what, kb, limit) in &self.rss {
                 let v = kb
-                    .map(|kb| format!("{:.1} MiB ({:.1} MB)", kb as f64 / 1024.0, kb as f64 * 1024.0 / 1e6))
+                    .map(|kb| {
+                        format!(
+                            "{:.1} MiB ({:.1} MB)",
+                            kb as f64 / 1024.0,
+                            kb as f64 * 1024.0 / 1e6
+                        )
+                    })
                     .unwrap_or_else(|| "—".into());
                 let (tgt, res) = limit.clone().unwrap_or(("—".into(), "—"));
                 out += &format!("| {what} | {v} | {tgt} | {res} |\n");

@@ -146,8 +146,16 @@ fn raw_round(ctx: &Ctx, n: usize, round: usize, s: &mut Series) -> Result<(), St
     let starts = wait_n(ctx, &prefix, "start", t0, n)?;
     push(s, "raw.scale", ns_to_ms(last(&starts) - t0));
     let creates = wait_n(ctx, &prefix, "create", t0, n)?;
-    push(s, "raw.scale: t0→first start", ns_to_ms(first(&starts) - t0));
-    push(s, "raw.scale: t0→last create", ns_to_ms(last(&creates) - t0));
+    push(
+        s,
+        "raw.scale: t0→first start",
+        ns_to_ms(first(&starts) - t0),
+    );
+    push(
+        s,
+        "raw.scale: t0→last create",
+        ns_to_ms(last(&creates) - t0),
+    );
     std::thread::sleep(AFTER_SCALE);
 
     let t0 = now_ns();
@@ -155,7 +163,11 @@ fn raw_round(ctx: &Ctx, n: usize, round: usize, s: &mut Series) -> Result<(), St
     let gone = wait_n(ctx, &prefix, "destroy", t0, n)?;
     push(s, "raw.delete", ns_to_ms(last(&gone) - t0));
     let died = wait_n(ctx, &prefix, "die", t0, n)?;
-    push(s, "raw.delete: t0→first destroy", ns_to_ms(first(&gone) - t0));
+    push(
+        s,
+        "raw.delete: t0→first destroy",
+        ns_to_ms(first(&gone) - t0),
+    );
     push(s, "raw.delete: t0→last die", ns_to_ms(last(&died) - t0));
     ctx.settle();
     Ok(())
@@ -176,9 +188,21 @@ fn k1s_round(ctx: &Ctx, n: usize, round: usize, s: &mut Series) -> Result<Option
     push(s, "k1s.scale", ns_to_ms(last(&starts) - t0));
     let creates = wait_n(ctx, &prefix, "create", t0, n)?;
     push(s, "k1s.scale: PATCH answered", dur_ms(answered));
-    push(s, "k1s.scale: t0→first create", ns_to_ms(first(&creates) - t0));
-    push(s, "k1s.scale: t0→first start", ns_to_ms(first(&starts) - t0));
-    push(s, "k1s.scale: t0→last create", ns_to_ms(last(&creates) - t0));
+    push(
+        s,
+        "k1s.scale: t0→first create",
+        ns_to_ms(first(&creates) - t0),
+    );
+    push(
+        s,
+        "k1s.scale: t0→first start",
+        ns_to_ms(first(&starts) - t0),
+    );
+    push(
+        s,
+        "k1s.scale: t0→last create",
+        ns_to_ms(last(&creates) - t0),
+    );
     wait_ready(ctx, &rs, n)?;
     push(
         s,
@@ -198,7 +222,11 @@ fn k1s_round(ctx: &Ctx, n: usize, round: usize, s: &mut Series) -> Result<Option
     if !kills.is_empty() {
         push(s, "k1s.delete: t0→first kill", ns_to_ms(first(&kills) - t0));
     }
-    push(s, "k1s.delete: t0→first destroy", ns_to_ms(first(&gone) - t0));
+    push(
+        s,
+        "k1s.delete: t0→first destroy",
+        ns_to_ms(first(&gone) - t0),
+    );
     push(s, "k1s.delete: t0→last die", ns_to_ms(last(&died) - t0));
     ctx.settle();
     Ok(rss)
@@ -249,7 +277,10 @@ fn check_left_behind(ctx: &Ctx, labels: &[String], n: usize) -> Result<usize, St
     std::thread::sleep(Duration::from_secs(1));
     let l = ctx.engine.containers_state(labels)?;
     if running(&l) > n {
-        return Err(format!("{labels:?}: {} running containers, expected {n}", running(&l)));
+        return Err(format!(
+            "{labels:?}: {} running containers, expected {n}",
+            running(&l)
+        ));
     }
     Ok(l.len() - running(&l))
 }
@@ -316,7 +347,11 @@ pub fn heal(ctx: &Ctx, iterations: usize) -> Result<Heal, String> {
             if next.id == victim.id {
                 return Err(format!("{}: the removed container started?", victim.name));
             }
-            push(s, "rm -f: destroy→start", ns_to_ms(next.time_ns - destroyed.time_ns));
+            push(
+                s,
+                "rm -f: destroy→start",
+                ns_to_ms(next.time_ns - destroyed.time_ns),
+            );
             push(s, "rm -f: die→start", ns_to_ms(next.time_ns - died.time_ns));
             push(s, "rm -f: t0→start", ns_to_ms(next.time_ns - t0));
             left_behind = left_behind.max(check_left_behind(ctx, &labels, r)?);
