@@ -15,6 +15,8 @@ pub const MIN: i64 = 1;
 pub const MAX: i64 = 4;
 pub const TARGET_UTILIZATION: i64 = 20;
 const ROUND_LIMIT: Duration = Duration::from_secs(120);
+/// The server's default `--hpa-sync-period` (the harness does not set it).
+pub const SYNC_PERIOD: Duration = Duration::from_secs(5);
 
 fn burn_container(args: &[String]) -> Value {
     json!({ "name": "burn", "image": crate::images::BURN_IMAGE, "args": args })
@@ -94,6 +96,10 @@ fn round(ctx: &Ctx, i: usize, millicores: u64) -> Result<HpaRound, String> {
         })
     })
     .ok_or_else(|| format!("HPA {rs}: no idle metric within 40 s"))?;
+    // The status just seen was written at a sync tick: without a random pause the
+    // load would start at the same phase of the sync period in every round.
+    let phase = rand::random_range(0..SYNC_PERIOD.as_millis() as u64);
+    std::thread::sleep(Duration::from_millis(phase));
 
     let t_patch = now_ns();
     let burn = vec![

@@ -310,7 +310,7 @@ impl Report {
              scale-down window 300 s, tolerance 0.1. HPA autoscaling/v2, min {MIN}, max {MAX}, cpu Utilization {TARGET_UTILIZATION} % \
              (no CPU request: % of one CPU). ReplicaSet of 1 pod of {img} running `sleep`, measured idle by the HPA; the load starts \
              when the template is patched to `burn --millicores {millicores}` and the idle pod deleted: its replacement burns from its start \
-             (t0). ≤ {MAX} × {millicores}m burning on this machine. Replicas polled every 100 ms.\n\n\
+             (t0), after a random pause of 0–5 s so that t0 falls at a random phase of the sync period. ≤ {MAX} × {millicores}m burning on this machine. Replicas polled every 100 ms.\n\n\
              | round | PATCH→t0 | first scale-up seen | first added pod `create` | replicas = {MAX} seen | {MAX}th container `start` | steps: time → replicas (HPA's utilization then) |\n\
              | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
             img = crate::images::BURN_IMAGE
