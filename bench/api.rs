@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Ctx;
-use crate::util::{Summary, dur_ms};
+use crate::util::{Summary, cpu_ms, dockerd_pid, dur_ms};
 
 /// The path of the i-th request.
 type PathOf<'a> = Box<dyn Fn(usize) -> String + Sync + 'a>;
@@ -150,26 +150,6 @@ impl Load {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     }
-}
-
-/// The Docker daemon's pid, when it runs on this machine (its `/proc` entry is
-/// readable by everyone): its CPU time shows whether requests reach the engine.
-fn dockerd_pid() -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (comm.trim() == "dockerd").then_some(pid)
-    })
-}
-
-/// User + system CPU time of a process (ms), from `/proc/PID/stat` (clock ticks of
-/// 10 ms: `CLK_TCK` is 100 on Linux).
-fn cpu_ms(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 * 10.0)
 }
 
 /// Creates `pods` pods, then measures each endpoint at each concurrency.

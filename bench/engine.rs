@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, KillContainerOptions, ListContainersOptions,
     RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
@@ -15,6 +15,14 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
+
+/// A container as the engine lists it.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub running: bool,
+}
 
 /// One container event as the engine stamped it.
 #[derive(Debug, Clone)]
@@ -315,6 +323,31 @@ impl Engine {
         })
     }
 
+    /// Force-removes every id, `concurrency` at a time (as a client with that many
+    /// threads would).
+    pub fn force_remove_many(&self, ids: &[String], concurrency: usize) -> Result<(), String> {
+        self.rt.block_on(async {
+            let results: Vec<Result<(), String>> =
+                futures_util::stream::iter(ids.iter().map(|id| async move {
+                    self.docker
+                        .remove_container(
+                            id,
+                            Some(RemoveContainerOptions {
+                                force: true,
+                                v: true,
+                                link: false,
+                            }),
+                        )
+                        .await
+                        .map_err(|e| format!("remove container {id}: {e}"))
+                }))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            results.into_iter().collect()
+        })
+    }
+
     /// What K1s does to delete a pod's container: stop (SIGTERM, SIGKILL after the
     /// grace period), then a forced removal.
     pub fn stop_then_remove(&self, id: &str, grace_secs: i32) -> Result<(), String> {
@@ -380,6 +413,36 @@ impl Engine {
                         .trim_start_matches('/')
                         .to_string();
                     (c.id.unwrap_or_default(), name)
+                })
+                .collect())
+        })
+    }
+
+    /// Every container (running or not) carrying all these labels: (id, name, state),
+    /// state as the engine says it (`running`, `exited`, `created`…).
+    pub fn containers_state(&self, labels: &[String]) -> Result<Vec<Container>, String> {
+        self.rt.block_on(async {
+            let opts = ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([("label".to_string(), labels.to_vec())])),
+                ..Default::default()
+            };
+            let list = self
+                .docker
+                .list_containers(Some(opts))
+                .await
+                .map_err(|e| format!("list containers: {e}"))?;
+            Ok(list
+                .into_iter()
+                .map(|c| Container {
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
+                    id: c.id.unwrap_or_default(),
+                    running: matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)),
                 })
                 .collect())
         })

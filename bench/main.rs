@@ -1,7 +1,7 @@
 //! The K1s benchmark harness (not part of the tests).
 //!
 //! ```text
-//! cargo bench --bench k1s_bench -- [pods|lifecycle|api|heal|rss|rs|all]... [options]
+//! cargo bench --bench k1s_bench -- [pods|lifecycle|api|heal|rss|rs|hpa|metrics|all]... [options]
 //! ```
 //!
 //! Starts the real `k1s` server (release build) on a free loopback port with a
@@ -17,9 +17,11 @@ mod images;
 mod api;
 mod engine;
 mod extra;
+mod hpa;
 mod http;
 mod lifecycle;
 mod report;
+mod rs;
 mod server;
 mod util;
 
@@ -63,6 +65,12 @@ pub struct Args {
     pub heal_iterations: usize,
     pub rss_pods: usize,
     pub replicas: usize,
+    pub rs_rounds: usize,
+    pub rs_warmup: usize,
+    pub hpa_rounds: usize,
+    pub hpa_millicores: u64,
+    pub metrics_pods: usize,
+    pub metrics_secs: u64,
     pub command: String,
 }
 
@@ -73,9 +81,12 @@ parts (default: pods):
   pods        lifecycle + api (the pod issue's figures)
   lifecycle   pod create→running and delete→gone vs the Docker API
   api         GET /k1s/pod and /k1s/pod/NAME latency under concurrency
-  heal        pod container recreated after rm -f / restarted after kill
-  rss         server RSS idle and with --rss-pods pods
-  rs          ReplicaSet scale-up 0→--replicas vs the Docker API with 8 threads
+  heal        a ReplicaSet's pod healed after rm -f / kill of its container
+  rss         server RSS idle and with --rss-pods pods (created one by one)
+  rs          ReplicaSet scale-up 0→--replicas and delete vs the Docker API
+              with 8 threads, and the server's RSS with those pods
+  hpa         HPA: load start → first scale-up decision and → maxReplicas
+  metrics     server/dockerd CPU with --metrics-pods idle pods sampled vs none
   all         every part
 
 options:
@@ -87,9 +98,17 @@ options:
   --concurrency LIST   client threads, comma-separated (1,8,32)
   --api-pods N         pods present during the GET measurements (10)
   --settle-ms N        pause after each measured operation (250)
-  --heal-iterations N  (10)
+  --heal-iterations N  rm -f and kill samples each; the ReplicaSet has
+                       max(N, 3) pods, each killed once (10)
   --rss-pods N         (30)
-  --replicas N         ReplicaSet scale-up target (30)";
+  --replicas N         ReplicaSet scale-up target (30)
+  --rs-rounds N        measured ReplicaSet rounds per side (3)
+  --rs-warmup N        discarded ReplicaSet rounds per side (1)
+  --hpa-rounds N       (3)
+  --hpa-millicores N   CPU each burning pod holds (300; at most 4 burn)
+  --metrics-pods N     (20)
+  --metrics-secs N     length of each CPU window (30)
+  -h, --help           this message";
 
 fn parse_args() -> Result<Args, String> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -105,6 +124,12 @@ fn parse_args() -> Result<Args, String> {
         heal_iterations: 10,
         rss_pods: 30,
         replicas: 30,
+        rs_rounds: 3,
+        rs_warmup: 1,
+        hpa_rounds: 3,
+        hpa_millicores: 300,
+        metrics_pods: 20,
+        metrics_secs: 30,
         command: String::new(),
     };
     let mut shown = Vec::new();
@@ -123,11 +148,14 @@ fn parse_args() -> Result<Args, String> {
         let count = |v: String, what: &str| -> Result<usize, String> {
             v.parse::<usize>()
                 .ok()
-                .filter(|n| *n > 0 || what == "--warmup")
+                .filter(|n| *n > 0 || what == "--warmup" || what == "--rs-warmup")
                 .ok_or_else(|| format!("{what}: not a count: {v:?}"))
         };
         match arg.as_str() {
-            "-h" | "--help" | "help" => return Err(USAGE.to_string()),
+            "-h" | "--help" | "help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--iterations" => a.iterations = count(value("--iterations")?, "--iterations")?,
             "--warmup" => a.warmup = count(value("--warmup")?, "--warmup")?,
             "--requests" => a.requests = count(value("--requests")?, "--requests")?,
@@ -144,6 +172,16 @@ fn parse_args() -> Result<Args, String> {
             }
             "--rss-pods" => a.rss_pods = count(value("--rss-pods")?, "--rss-pods")?,
             "--replicas" => a.replicas = count(value("--replicas")?, "--replicas")?,
+            "--rs-rounds" => a.rs_rounds = count(value("--rs-rounds")?, "--rs-rounds")?,
+            "--rs-warmup" => a.rs_warmup = count(value("--rs-warmup")?, "--rs-warmup")?,
+            "--hpa-rounds" => a.hpa_rounds = count(value("--hpa-rounds")?, "--hpa-rounds")?,
+            "--hpa-millicores" => {
+                a.hpa_millicores = count(value("--hpa-millicores")?, "--hpa-millicores")? as u64
+            }
+            "--metrics-pods" => a.metrics_pods = count(value("--metrics-pods")?, "--metrics-pods")?,
+            "--metrics-secs" => {
+                a.metrics_secs = count(value("--metrics-secs")?, "--metrics-secs")? as u64
+            }
             "--concurrency" => {
                 let v = value("--concurrency")?;
                 a.concurrency = v
@@ -153,11 +191,11 @@ fn parse_args() -> Result<Args, String> {
             }
             "pods" => a.parts.extend(["lifecycle".into(), "api".into()]),
             "all" => a.parts.extend(
-                ["lifecycle", "api", "heal", "rss", "rs"]
+                ["lifecycle", "api", "heal", "rss", "rs", "hpa", "metrics"]
                     .iter()
                     .map(|s| s.to_string()),
             ),
-            "lifecycle" | "api" | "heal" | "rss" | "rs" => a.parts.push(arg),
+            "lifecycle" | "api" | "heal" | "rss" | "rs" | "hpa" | "metrics" => a.parts.push(arg),
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
@@ -238,10 +276,25 @@ fn run(args: &Args) -> Result<bool, String> {
                         let _ = lifecycle::delete_pod(&ctx, n);
                     }
                 }),
-                "heal" => extra::heal(&ctx, args.heal_iterations).map(|s| rep.heal(&s)),
+                "heal" => rs::heal(&ctx, args.heal_iterations).map(|h| rep.heal(&h)),
                 "rss" => extra::rss_with_pods(&ctx, args.rss_pods)
                     .map(|kb| rep.rss(&format!("server RSS, {} pods", args.rss_pods), kb)),
-                "rs" => extra::scale_up(&ctx, args.replicas).map(|s| rep.scale(args.replicas, &s)),
+                "rs" => rs::scale_and_delete(&ctx, args.replicas, args.rs_warmup, args.rs_rounds)
+                    .map(|(s, kb)| {
+                        rep.rs(args.replicas, args.rs_warmup, args.rs_rounds, &s);
+                        rep.rss_target(
+                            &format!(
+                                "server RSS, ReplicaSet of {} pods running (largest of the rounds)",
+                                args.replicas
+                            ),
+                            kb,
+                            report::RSS_TARGET_BYTES,
+                        );
+                    }),
+                "hpa" => hpa::run(&ctx, args.hpa_rounds, args.hpa_millicores)
+                    .map(|r| rep.hpa(&r, args.hpa_millicores)),
+                "metrics" => hpa::metrics(&ctx, args.metrics_pods, args.metrics_secs)
+                    .map(|w| rep.metrics(args.metrics_pods, &w)),
                 _ => Ok(()),
             };
             if let Err(e) = r {
@@ -287,6 +340,18 @@ fn clean_up(ctx: Ctx) {
         ..
     } = ctx;
     let selector = engine.run_label();
+    // The server is this run's alone: every HPA and ReplicaSet in it is ours.
+    for kind in ["hpa", "rs"] {
+        if let Ok(a) = server::get(&http, &server.url(&format!("/k1s/{kind}")))
+            && let Some(list) = a.body.as_array()
+        {
+            for o in list {
+                if let Some(n) = o["name"].as_str() {
+                    let _ = server::delete(&http, &server.url(&format!("/k1s/{kind}/{n}")));
+                }
+            }
+        }
+    }
     if let Ok(a) = server::get(&http, &server.url(&format!("/k1s/pod?labels={selector}")))
         && let Some(pods) = a.body.as_array()
     {

@@ -85,3 +85,42 @@ pub fn poll<T>(within: Duration, every: Duration, mut f: impl FnMut() -> Option<
         std::thread::sleep(every);
     }
 }
+
+/// The Docker daemon's pid, when it runs on this machine (its `/proc` entry is
+/// readable by everyone): its CPU time shows whether requests reach the engine.
+pub fn dockerd_pid() -> Option<u32> {
+    pid_of("dockerd")
+}
+
+/// The first process whose `comm` is `name`.
+pub fn pid_of(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == name).then_some(pid)
+    })
+}
+
+/// User + system CPU time of a process (ms), from `/proc/PID/stat` (clock ticks of
+/// 10 ms: `CLK_TCK` is 100 on Linux).
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 * 10.0)
+}
+
+/// How many sockets a process holds open (`/proc/PID/fd` links to `socket:[…]`).
+pub fn socket_fds(pid: u32) -> Option<usize> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        dir.flatten()
+            .filter(|e| {
+                std::fs::read_link(e.path())
+                    .map(|l| l.to_string_lossy().starts_with("socket:"))
+                    .unwrap_or(false)
+            })
+            .count(),
+    )
+}
