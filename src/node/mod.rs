@@ -1023,15 +1023,8 @@ mod tests {
         }
     }
 
-    fn status(store: &Store, name: &str) -> Value {
-        store
-            .get(Kind::Pod, name)
-            .map(|o| o.body["status"].clone())
-            .unwrap_or(Value::Null)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn agent_runs_restarts_recreates_and_deletes_through_the_runtime() {
+    /// A store in a temp dir, the fake engine, and an agent running on both.
+    fn setup() -> (tempfile::TempDir, Store, FakeRuntime, NodeAgent) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("k1s.db")).unwrap();
         let fake = FakeRuntime::new();
@@ -1043,6 +1036,19 @@ mod tests {
             Logs::new(rt),
             Events::default(),
         );
+        (dir, store, fake, agent)
+    }
+
+    fn status(store: &Store, name: &str) -> Value {
+        store
+            .get(Kind::Pod, name)
+            .map(|o| o.body["status"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn agent_runs_restarts_recreates_and_deletes_through_the_runtime() {
+        let (_dir, store, fake, agent) = setup();
         let outcome = agent.expect("web");
         store
             .create(Kind::Pod, pod("web", "Always"), Source::Api)
@@ -1147,17 +1153,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_event_stream_is_reconnected_and_missed_changes_are_caught_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
-        let fake = FakeRuntime::new();
-        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
-        let agent = NodeAgent::start(
-            store.clone(),
-            rt.clone(),
-            Metrics::new(rt.clone()),
-            Logs::new(rt),
-            Events::default(),
-        );
+        let (_dir, store, fake, agent) = setup();
         let outcome = agent.expect("web");
         store
             .create(Kind::Pod, pod("web", "Always"), Source::Api)
@@ -1188,17 +1184,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refused_create_rolls_back_a_posted_pod_but_not_a_controllers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
-        let fake = FakeRuntime::new();
-        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
-        let agent = NodeAgent::start(
-            store.clone(),
-            rt.clone(),
-            Metrics::new(rt.clone()),
-            Logs::new(rt),
-            Events::default(),
-        );
+        let (_dir, store, fake, agent) = setup();
         // Someone else's containers hold both names.
         for n in ["posted", "owned"] {
             fake.create(&crate::runtime::ContainerSpec {
@@ -1241,17 +1227,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn never_policy_leaves_a_killed_pod_failed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
-        let fake = FakeRuntime::new();
-        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
-        let agent = NodeAgent::start(
-            store.clone(),
-            rt.clone(),
-            Metrics::new(rt.clone()),
-            Logs::new(rt),
-            Events::default(),
-        );
+        let (_dir, store, fake, agent) = setup();
         let outcome = agent.expect("once");
         store
             .create(Kind::Pod, pod("once", "Never"), Source::Api)
@@ -1279,17 +1255,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_missing_image_that_cannot_be_pulled_shows_err_image_pull() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
-        let fake = FakeRuntime::new();
-        let rt: Arc<dyn ContainerRuntime> = Arc::new(fake.clone());
-        let agent = NodeAgent::start(
-            store.clone(),
-            rt.clone(),
-            Metrics::new(rt.clone()),
-            Logs::new(rt),
-            Events::default(),
-        );
+        let (_dir, store, fake, agent) = setup();
         let mut p = pod("nopull", "Always");
         p["spec"]["containers"][0]["image"] = json!("k1s-test/absent:1");
         let outcome = agent.expect("nopull");
