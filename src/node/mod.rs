@@ -536,23 +536,9 @@ impl NodeAgent {
         if pull_policy == "Never" && present.is_none() {
             let msg =
                 format!("Container image \"{image}\" is not present with pull policy of Never");
-            self.inner
-                .events
-                .warning(Kind::Pod, name, "ErrImageNeverPull", msg.clone());
-            self.write_status(object, move |st| {
-                st["phase"] = json!("Pending");
-                set_container_status(
-                    st,
-                    None,
-                    lifecycle::waiting_json("ErrImageNeverPull", Some(&msg)),
-                    None,
-                    0,
-                    false,
-                );
-            })
-            .await?;
-            self.notify(name, Outcome::Pending);
-            return Ok(Some(self.retry_later(name, &object.uid)));
+            return self
+                .wait_to_retry(object, "ErrImageNeverPull", "ErrImageNeverPull", msg)
+                .await;
         }
         if must_pull {
             self.inner.events.normal(
@@ -577,23 +563,9 @@ impl NodeAgent {
                     return Err(e);
                 }
                 let msg = format!("Failed to pull image \"{image}\": {e}");
-                self.inner
-                    .events
-                    .warning(Kind::Pod, name, "Failed", msg.clone());
-                self.write_status(object, move |st| {
-                    st["phase"] = json!("Pending");
-                    set_container_status(
-                        st,
-                        None,
-                        lifecycle::waiting_json("ErrImagePull", Some(&msg)),
-                        None,
-                        0,
-                        false,
-                    );
-                })
-                .await?;
-                self.notify(name, Outcome::Pending);
-                return Ok(Some(self.retry_later(name, &object.uid)));
+                return self
+                    .wait_to_retry(object, "Failed", "ErrImagePull", msg)
+                    .await;
             }
             self.inner.events.normal(
                 Kind::Pod,
@@ -634,23 +606,9 @@ impl NodeAgent {
                 return Ok(None);
             }
             Err(e) => {
-                let msg = e.to_string();
-                self.inner
-                    .events
-                    .warning(Kind::Pod, name, "Failed", format!("Error: {msg}"));
-                self.write_status(object, move |st| {
-                    set_container_status(
-                        st,
-                        None,
-                        lifecycle::waiting_json("CreateContainerError", Some(&msg)),
-                        None,
-                        0,
-                        false,
-                    );
-                })
-                .await?;
-                self.notify(name, Outcome::Pending);
-                return Ok(Some(self.retry_later(name, &object.uid)));
+                return self
+                    .wait_to_retry(object, "Failed", "CreateContainerError", e.to_string())
+                    .await;
             }
         };
         self.inner
@@ -736,6 +694,31 @@ impl NodeAgent {
                 Ok(Some(self.retry_later(name, &object.uid)))
             }
         }
+    }
+
+    /// No container could be made: say why (event, Waiting reason), let a waiting POST
+    /// answer, and look again after the pod's retry backoff.
+    async fn wait_to_retry(
+        &self,
+        object: &Object,
+        event_reason: &str,
+        waiting_reason: &'static str,
+        message: String,
+    ) -> Result<Option<Duration>, RuntimeError> {
+        let name = object.name.as_str();
+        self.inner
+            .events
+            .warning(Kind::Pod, name, event_reason, message.clone());
+        self.write_status(object, move |st| {
+            if st["phase"] != "Running" {
+                st["phase"] = json!("Pending");
+            }
+            let state = lifecycle::waiting_json(waiting_reason, Some(&message));
+            set_container_status(st, None, state, None, 0, false);
+        })
+        .await?;
+        self.notify(name, Outcome::Pending);
+        Ok(Some(self.retry_later(name, &object.uid)))
     }
 
     fn retry_later(&self, name: &str, uid: &str) -> Duration {
