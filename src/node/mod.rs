@@ -395,6 +395,10 @@ impl NodeAgent {
                 Ok(None)
             }
             Step::Create { replacement } => {
+                // The container it replaces is gone: so are its figures and lines.
+                if let Some(old) = cs.get("containerID").and_then(Value::as_str) {
+                    self.forget_container(old.trim_start_matches("docker://"));
+                }
                 let last = replacement.then(|| {
                     cs.get("state")
                         .filter(|s| s.get("terminated").is_some())
