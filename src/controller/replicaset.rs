@@ -363,7 +363,7 @@ impl ReplicaSetController {
     pub async fn reconcile(&self, name: &str) -> Result<(), StoreError> {
         let store = &self.inner.store;
         let Some(rs) = store.get(Kind::ReplicaSet, name) else {
-            return Ok(());
+            return self.collect_orphans_of(name).await;
         };
         let selector = selector_of(&rs);
         let want = rs
@@ -412,7 +412,12 @@ impl ReplicaSetController {
             }
         }
         if !ops.is_empty() {
-            store.apply(ops, Source::ReplicaSets).await?;
+            ops.push(require(&rs));
+            match store.apply(ops, Source::ReplicaSets).await {
+                // Deleted meanwhile: nothing of ours to do (its pods were marked).
+                Err(StoreError::NotFound { .. }) => return Ok(()),
+                r => r.map(|_| ())?,
+            }
         }
 
         let active: Vec<&Object> = mine.iter().filter(|p| is_active(p)).collect();
@@ -426,14 +431,17 @@ impl ReplicaSetController {
                 format!("Creating {missing} pod(s)"),
             );
             for batch in slow_start_batches(missing) {
-                let ops = (0..batch)
+                let mut ops: Vec<Op> = (0..batch)
                     .map(|_| {
                         let pod_name = format!("{name}-{}", crate::util::random_suffix(5));
                         Op::Create(Kind::Pod, pod_from_template(&rs, &pod_name))
                     })
                     .collect();
+                // Never a pod for a ReplicaSet deleted since this pass read it.
+                ops.push(require(&rs));
                 match store.apply(ops, Source::ReplicaSets).await {
                     Ok(_) => {}
+                    Err(StoreError::NotFound { .. }) => return Ok(()),
                     // A random name collided: the next pass tries new names.
                     Err(StoreError::AlreadyExists { .. }) => {
                         self.inner
@@ -471,6 +479,33 @@ impl ReplicaSetController {
             store.apply(ops, Source::ReplicaSets).await?;
         }
         self.write_status(&rs).await
+    }
+
+    /// Kubernetes' garbage collector for one name: pods whose controller is a
+    /// ReplicaSet of this name that no longer exists are deleted (a safety net: the
+    /// ReplicaSet's own deletion marks its pods in the same transaction).
+    async fn collect_orphans_of(&self, name: &str) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        let live: Vec<String> = store.scan(Kind::ReplicaSet, |r| Some(r.uid.clone()));
+        let doomed: Vec<String> = store.scan(Kind::Pod, |p| {
+            let owner_gone = controller_name(&p.body) == Some(name)
+                && controller_uid(&p.body).is_some_and(|u| !live.iter().any(|l| l == u));
+            (owner_gone && !p.is_deleting()).then(|| p.name.clone())
+        });
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let ops = doomed
+            .into_iter()
+            .map(|n| {
+                Op::Update(
+                    Kind::Pod,
+                    n,
+                    Box::new(mark_deleted) as Box<dyn FnOnce(&mut Value) -> bool + Send>,
+                )
+            })
+            .collect();
+        store.apply(ops, Source::ReplicaSets).await.map(|_| ())
     }
 
     async fn write_status(&self, rs: &Object) -> Result<(), StoreError> {
@@ -512,6 +547,10 @@ impl ReplicaSetController {
             Err(e) => Err(e),
         }
     }
+}
+
+fn require(rs: &Object) -> Op {
+    Op::Require(Kind::ReplicaSet, rs.name.clone(), rs.uid.clone())
 }
 
 fn adopt(b: &mut Value, oref: Value) -> bool {
@@ -719,6 +758,50 @@ mod tests {
         let left = owned(&store, "web");
         assert_eq!(left.len(), 1);
         assert_ne!(left[0].name, "orphan");
+    }
+
+    #[tokio::test]
+    async fn pods_of_a_deleted_replica_set_are_collected_and_never_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        let c = ReplicaSetController::new(store.clone(), Events::default());
+        store
+            .create(Kind::ReplicaSet, rs_body("gone", 2), Source::Api)
+            .await
+            .unwrap();
+        let rs = store.get(Kind::ReplicaSet, "gone").unwrap();
+        // a batch written for an owner deleted meanwhile is refused whole
+        store
+            .delete(Kind::ReplicaSet, "gone", None, Source::Api)
+            .await
+            .unwrap();
+        let late = vec![
+            Op::Create(Kind::Pod, pod_from_template(&rs, "gone-late1")),
+            require(&rs),
+        ];
+        assert!(matches!(
+            store.apply(late, Source::ReplicaSets).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(store.get(Kind::Pod, "gone-late1").is_none());
+        // a pod that slipped through anyway is collected on the owner's next pass
+        store
+            .create(
+                Kind::Pod,
+                loose_pod("gone-x", "gone", Some("uid-gone")),
+                Source::Api,
+            )
+            .await
+            .unwrap();
+        store
+            .update(Kind::Pod, "gone-x", Source::Api, |b| {
+                b["metadata"]["ownerReferences"][0]["name"] = json!("gone");
+                true
+            })
+            .await
+            .unwrap();
+        c.reconcile("gone").await.unwrap();
+        assert!(store.get(Kind::Pod, "gone-x").unwrap().is_deleting());
     }
 
     #[test]

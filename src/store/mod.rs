@@ -96,6 +96,9 @@ pub enum Op {
     Update(Kind, String, Box<dyn FnOnce(&mut Value) -> bool + Send>),
     /// Remove an object, only if it has this uid when one is given.
     Delete(Kind, String, Option<String>),
+    /// Fail the whole batch with `NotFound` unless this object exists with this uid
+    /// (a controller writing pods for an owner that may just have been deleted).
+    Require(Kind, String, String),
 }
 
 /// Who made a change: lets a component skip the echo of its own writes.
@@ -447,8 +450,8 @@ impl Store {
 
     /// Applies several changes in one transaction: all of them or none. A `Create` of a
     /// taken name fails the whole batch with `AlreadyExists`; an `Update` of a missing
-    /// object fails it with `NotFound`; a `Delete` of a missing (or other-uid) object
-    /// is skipped. Returns the objects written, in order (unchanged updates and skipped
+    /// object, or a `Require` not met, fails it with `NotFound`; a `Delete` of a missing
+    /// (or other-uid) object is skipped. Returns the objects written, in order (unchanged updates and skipped
     /// deletes are left out).
     pub async fn apply(&self, ops: Vec<Op>, source: Source) -> Result<Vec<Object>, StoreError> {
         let this = self.clone();
@@ -511,6 +514,14 @@ impl Store {
                     };
                     view.insert((kind, name), Some(obj.clone()));
                     changes.push((ChangeType::Modified, obj));
+                }
+                Op::Require(kind, name, uid) => {
+                    if current(&view, kind, &name).is_none_or(|o| o.uid != uid) {
+                        return Err(StoreError::NotFound {
+                            kind: kind.as_str(),
+                            name,
+                        });
+                    }
                 }
                 Op::Delete(kind, name, uid) => {
                     let Some(cur) = current(&view, kind, &name) else {
