@@ -111,9 +111,20 @@ impl K1s {
         let body = new_body(&pod, "v1", "Pod", status)?;
 
         let outcome = self.agent.expect(&name);
-        let stored = self.store.create(Kind::Pod, body, Source::Api).await?;
+        let stored = match self.store.create(Kind::Pod, body, Source::Api).await {
+            Ok(o) => o,
+            Err(e) => {
+                drop(outcome);
+                self.agent.forget_expectation(&name);
+                return Err(e.into());
+            }
+        };
         self.agent.enqueue(&name);
-        match tokio::time::timeout(self.config.create_wait, outcome).await {
+        let waited = tokio::time::timeout(self.config.create_wait, outcome).await;
+        // Answered one way or the other: a later refusal must not roll back a pod the
+        // client was told exists.
+        self.agent.forget_expectation(&name);
+        match waited {
             Ok(Ok(Outcome::Refused {
                 conflict: true,
                 message,

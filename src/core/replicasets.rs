@@ -114,6 +114,25 @@ impl K1s {
                 "a merge patch must be a JSON object".into(),
             )));
         }
+        // Optimistic concurrency: the patch applies to the version it was merged into;
+        // if another write (a user, the HPA) came in between, merge again.
+        for _ in 0..8 {
+            if let Some(view) = self.try_patch_replica_set(name, &patch, source).await? {
+                return Ok(view);
+            }
+        }
+        Err(CoreError::Conflict(format!(
+            "replicaset \"{name}\" kept changing while being patched; try again"
+        )))
+    }
+
+    /// One attempt of [`K1s::patch_replica_set`]; `None` when the object moved on.
+    async fn try_patch_replica_set(
+        &self,
+        name: &str,
+        patch: &Value,
+        source: Source,
+    ) -> Result<Option<RsView>, CoreError> {
         let current =
             self.store
                 .get(Kind::ReplicaSet, name)
@@ -123,7 +142,7 @@ impl K1s {
                 })?;
         let mut body = current.body.clone();
         model::strip_system_fields(&mut body);
-        model::replicaset::merge_patch(&mut body, &patch);
+        model::replicaset::merge_patch(&mut body, patch);
         let host = self.host_limits().await;
         let admitted = model::replicaset::admit_replica_set(
             body,
@@ -156,10 +175,20 @@ impl K1s {
         let mut new =
             serde_json::to_value(&rs).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
         let uid = current.uid.clone();
+        let read_version = current.resource_version.to_string();
+        let moved_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let moved = moved_on.clone();
         let obj = self
             .store
             .update(Kind::ReplicaSet, name, source, move |b| {
                 if b.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
+                    return false;
+                }
+                if b.pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    != Some(read_version.as_str())
+                {
+                    moved.store(true, std::sync::atomic::Ordering::Relaxed);
                     return false;
                 }
                 let spec_changed = b.get("spec") != new.get("spec");
@@ -187,8 +216,11 @@ impl K1s {
                 true
             })
             .await?;
+        if moved_on.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
         self.replica_sets.enqueue(name);
-        Ok(rs_view(&obj))
+        Ok(Some(rs_view(&obj)))
     }
 
     /// Sets a ReplicaSet's replica count: the path both a user's scale and the HPA take.

@@ -149,6 +149,32 @@ impl NodeAgent {
         rx
     }
 
+    /// A POST still waits on this pod (its answer is not given yet): only then may a
+    /// refused create be rolled back. Senders whose POST gave up are dropped here.
+    fn someone_waits(&self, name: &str) -> bool {
+        let mut waiters = lock(&self.inner.waiters);
+        let Some(list) = waiters.get_mut(name) else {
+            return false;
+        };
+        list.retain(|s| !s.is_closed());
+        let waiting = !list.is_empty();
+        if !waiting {
+            waiters.remove(name);
+        }
+        waiting
+    }
+
+    /// Drops the interest registered by [`NodeAgent::expect`] once its POST answered.
+    pub fn forget_expectation(&self, name: &str) {
+        let mut waiters = lock(&self.inner.waiters);
+        if let Some(list) = waiters.get_mut(name) {
+            list.retain(|s| !s.is_closed());
+            if list.is_empty() {
+                waiters.remove(name);
+            }
+        }
+    }
+
     /// Whether the event stream is connected (the engine answered lately).
     pub fn engine_up(&self) -> bool {
         self.inner.engine_up.load(Ordering::Relaxed)
@@ -166,6 +192,13 @@ impl NodeAgent {
     fn forget_container(&self, id: &str) {
         self.inner.metrics.forget(id);
         self.inner.logs.forget(id);
+    }
+
+    /// Forgets the container a container status names (it was removed).
+    fn forget_recorded_container(&self, cs: &Value) {
+        if let Some(old) = cs.get("containerID").and_then(Value::as_str) {
+            self.forget_container(old.trim_start_matches("docker://"));
+        }
     }
 
     fn notify(&self, name: &str, outcome: Outcome) {
@@ -315,6 +348,7 @@ impl NodeAgent {
         // Never two containers for one pod: keep the running one, else any.
         mine.sort_by_key(|c| c.state.status != "running");
         for extra in mine.iter().skip(1) {
+            self.forget_container(&extra.id);
             self.inner.runtime.remove(&extra.id).await?;
         }
         let container = match mine.first() {
@@ -396,9 +430,7 @@ impl NodeAgent {
             }
             Step::Create { replacement } => {
                 // The container it replaces is gone: so are its figures and lines.
-                if let Some(old) = cs.get("containerID").and_then(Value::as_str) {
-                    self.forget_container(old.trim_start_matches("docker://"));
-                }
+                self.forget_recorded_container(&cs);
                 let last = replacement.then(|| {
                     cs.get("state")
                         .filter(|s| s.get("terminated").is_some())
@@ -470,6 +502,7 @@ impl NodeAgent {
                     self.inner.metrics.forget(&c.id);
                     self.write_observed(object, c, Some(succeeded), 0).await?;
                 } else {
+                    self.forget_recorded_container(&cs);
                     self.write_status(object, move |st| {
                         st["phase"] = json!(if succeeded { "Succeeded" } else { "Failed" });
                     })
@@ -478,6 +511,7 @@ impl NodeAgent {
                 Ok(None)
             }
             Step::Lost => {
+                self.forget_recorded_container(&cs);
                 self.inner.events.warning(
                     Kind::Pod,
                     name,
@@ -585,7 +619,7 @@ impl NodeAgent {
             Ok(id) => id,
             Err(RuntimeError::Unavailable(m)) => return Err(RuntimeError::Unavailable(m)),
             Err(e @ (RuntimeError::Conflict(_) | RuntimeError::Refused(_)))
-                if first && lock(&self.inner.waiters).contains_key(name) =>
+                if first && self.someone_waits(name) =>
             {
                 // The engine refused what admission let through (a name taken since, a
                 // reference it rejects) while a client waits on its POST: roll back,
@@ -883,6 +917,9 @@ impl NodeAgent {
                         }
                     }
                 }
+            }
+            if let Some(cs) = object.body.pointer("/status/containerStatuses/0") {
+                this.forget_recorded_container(cs);
             }
             let _ = this
                 .inner

@@ -282,7 +282,13 @@ impl ContainerRuntime for Docker {
                 t: Some(grace_secs.clamp(0, i32::MAX as i64) as i32),
                 signal: None,
             };
-            match self.client()?.stop_container(id, Some(opts)).await {
+            // The engine answers a stop only once the container stopped: the request
+            // must outlive the grace period (bollard's default timeout is 120 s).
+            let mut client = self.client()?;
+            client.set_timeout(std::time::Duration::from_secs(
+                (grace_secs.max(0) as u64).saturating_add(30).max(120),
+            ));
+            match client.stop_container(id, Some(opts)).await {
                 // 304: already stopped.
                 Err(BollardError::DockerResponseServerError {
                     status_code: 304, ..

@@ -12,6 +12,8 @@ use super::ContainerRuntime;
 
 /// Lines kept per container (what `get_pod` shows by default).
 pub const KEEP_LINES: usize = 1000;
+/// Longest line kept (so a container's cache stays under about 16 MiB).
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
 struct Entry {
     since: i64,
@@ -26,13 +28,34 @@ impl Entry {
         text.push_str(chunk);
         let mut rest = text.as_str();
         while let Some(i) = rest.find('\n') {
-            self.lines.push_back(rest[..=i].to_string());
+            self.keep_line(&rest[..=i]);
             rest = &rest[i + 1..];
+        }
+        // Output without newlines (progress bars, binary) must not grow without bound:
+        // past the line cap it is kept as a line of its own.
+        if rest.len() > MAX_LINE_BYTES {
+            self.keep_line(rest);
+            rest = "";
         }
         self.partial = rest.to_string();
         while self.lines.len() > KEEP_LINES {
             self.lines.pop_front();
         }
+    }
+
+    fn keep_line(&mut self, line: &str) {
+        if line.len() <= MAX_LINE_BYTES {
+            self.lines.push_back(line.to_string());
+            return;
+        }
+        let mut cut = MAX_LINE_BYTES;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.lines.push_back(format!(
+            "{} [… line cut at {MAX_LINE_BYTES} bytes by K1s]\n",
+            &line[..cut]
+        ));
     }
 
     fn tail(&self, n: usize) -> String {
@@ -152,6 +175,23 @@ mod tests {
         }
         assert_eq!(e.lines.len(), KEEP_LINES);
         assert!(e.tail(1).starts_with(&format!("{}", KEEP_LINES + 4)));
+    }
+
+    #[test]
+    fn endless_lines_are_cut() {
+        let mut e = Entry {
+            since: 0,
+            lines: VecDeque::new(),
+            partial: String::new(),
+            task: None,
+        };
+        for _ in 0..100 {
+            e.push(&"x".repeat(1024)); // no newline, ever
+        }
+        assert!(e.partial.len() <= MAX_LINE_BYTES);
+        assert!(e.lines.iter().all(|l| l.len() <= MAX_LINE_BYTES + 64));
+        e.push(&format!("{}\n", "é".repeat(MAX_LINE_BYTES)));
+        assert!(e.lines.back().unwrap().contains("line cut"));
     }
 
     #[tokio::test]
