@@ -245,6 +245,25 @@ mod http_tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_posts_for_one_host_port_store_exactly_one_pod() {
+        let (url, _dir) = serve(None).await;
+        let mut threads = Vec::new();
+        for i in 0..6 {
+            let u = url.clone();
+            threads.push(std::thread::spawn(move || {
+                let body = POD
+                    .replace("\"web\"", &format!("\"web{i}\""))
+                    .replace("\"image\":\"k1s-test/fake:1\"", "\"image\":\"k1s-test/fake:1\",\"ports\":[{\"containerPort\":80,\"hostPort\":18099}]");
+                call("POST", &format!("{u}/k1s/pod"), Some(&body), None).0
+            }));
+        }
+        let codes: Vec<u16> =
+            blocking(move || threads.into_iter().map(|t| t.join().unwrap()).collect()).await;
+        assert_eq!(codes.iter().filter(|c| **c == 201).count(), 1, "{codes:?}");
+        assert_eq!(codes.iter().filter(|c| **c == 409).count(), 5, "{codes:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_configured_token_guards_every_route() {
         let (url, _dir) = serve(Some("s3cret")).await;
         let got = blocking(move || {

@@ -150,6 +150,8 @@ pub struct K1s {
     events: Events,
     config: Config,
     host: Mutex<Option<HostLimits>>,
+    // Serializes the host-port check with the store write that claims the ports.
+    host_port_admission: tokio::sync::Mutex<()>,
 }
 
 impl K1s {
@@ -184,6 +186,7 @@ impl K1s {
             events,
             config,
             host: Mutex::new(None),
+            host_port_admission: tokio::sync::Mutex::new(()),
         });
         let scaler = Arc::new(hpas::CoreScaler(Arc::downgrade(&k1s)));
         let hpas = HpaController::new(

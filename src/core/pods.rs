@@ -86,6 +86,9 @@ impl K1s {
         let name = name_new_object(&mut pod.metadata)?;
         self.runtime.ping().await?;
         self.check_name_free(&name).await?;
+        // Host ports are checked against the stored pods and then claimed by storing
+        // this one: two POSTs must not both pass the check before either is stored.
+        let admission = self.host_port_admission.lock().await;
         self.check_host_ports(&pod)?;
 
         if !warnings.is_empty() {
@@ -119,6 +122,7 @@ impl K1s {
                 return Err(e.into());
             }
         };
+        drop(admission);
         self.agent.enqueue(&name);
         let waited = tokio::time::timeout(self.config.create_wait, outcome).await;
         // Answered one way or the other: a later refusal must not roll back a pod the
