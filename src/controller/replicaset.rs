@@ -206,6 +206,13 @@ pub fn mark_deleted(body: &mut Value) -> bool {
     true
 }
 
+/// Store operations marking these pods deleted (one batch, one transaction).
+pub fn deletion_marks(pods: impl IntoIterator<Item = String>) -> Vec<Op> {
+    pods.into_iter()
+        .map(|n| Op::Update(Kind::Pod, n, Box::new(mark_deleted)))
+        .collect()
+}
+
 /// The running controller; cheap to clone.
 #[derive(Clone)]
 pub struct ReplicaSetController {
@@ -466,17 +473,9 @@ impl ReplicaSetController {
                 "SuccessfulDelete",
                 format!("Deleting {} pod(s): {}", doomed.len(), doomed.join(", ")),
             );
-            let ops = doomed
-                .into_iter()
-                .map(|n| {
-                    Op::Update(
-                        Kind::Pod,
-                        n,
-                        Box::new(mark_deleted) as Box<dyn FnOnce(&mut Value) -> bool + Send>,
-                    )
-                })
-                .collect();
-            store.apply(ops, Source::ReplicaSets).await?;
+            store
+                .apply(deletion_marks(doomed), Source::ReplicaSets)
+                .await?;
         }
         self.write_status(&rs).await
     }
@@ -495,17 +494,10 @@ impl ReplicaSetController {
         if doomed.is_empty() {
             return Ok(());
         }
-        let ops = doomed
-            .into_iter()
-            .map(|n| {
-                Op::Update(
-                    Kind::Pod,
-                    n,
-                    Box::new(mark_deleted) as Box<dyn FnOnce(&mut Value) -> bool + Send>,
-                )
-            })
-            .collect();
-        store.apply(ops, Source::ReplicaSets).await.map(|_| ())
+        store
+            .apply(deletion_marks(doomed), Source::ReplicaSets)
+            .await
+            .map(|_| ())
     }
 
     async fn write_status(&self, rs: &Object) -> Result<(), StoreError> {

@@ -42,15 +42,11 @@ impl K1s {
             name.to_string(),
             Some(rs.uid.clone()),
         )];
-        for pod in self.store.list(Kind::Pod) {
-            if rsc::controller_uid(&pod.body) == Some(rs.uid.as_str()) && !pod.is_deleting() {
-                ops.push(Op::Update(
-                    Kind::Pod,
-                    pod.name.clone(),
-                    Box::new(rsc::mark_deleted),
-                ));
-            }
-        }
+        let pods = self.store.scan(Kind::Pod, |p| {
+            (rsc::controller_uid(&p.body) == Some(rs.uid.as_str()) && !p.is_deleting())
+                .then(|| p.name.clone())
+        });
+        ops.extend(rsc::deletion_marks(pods));
         self.store.apply(ops, Source::Api).await?;
         self.events.forget(Kind::ReplicaSet, name);
         Ok(rs_view(&rs))
