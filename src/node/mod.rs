@@ -1063,6 +1063,19 @@ mod tests {
         (dir, store, fake, agent)
     }
 
+    /// Stores a pod as a client would and waits for its container's id.
+    async fn create_running(store: &Store, agent: &NodeAgent, name: &str, policy: &str) -> String {
+        let outcome = agent.expect(name);
+        store
+            .create(Kind::Pod, pod(name, policy), Source::Api)
+            .await
+            .unwrap();
+        match outcome.await.unwrap() {
+            Outcome::Created(id) => id,
+            other => panic!("no container for {name}: {other:?}"),
+        }
+    }
+
     fn status(store: &Store, name: &str) -> Value {
         store
             .get(Kind::Pod, name)
@@ -1073,14 +1086,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn agent_runs_restarts_recreates_and_deletes_through_the_runtime() {
         let (_dir, store, fake, agent) = setup();
-        let outcome = agent.expect("web");
-        store
-            .create(Kind::Pod, pod("web", "Always"), Source::Api)
-            .await
-            .unwrap();
-        let Outcome::Created(id) = outcome.await.unwrap() else {
-            panic!("no container")
-        };
+        let id = create_running(&store, &agent, "web", "Always").await;
         let c = &fake.containers()[0];
         assert_eq!((c.id.as_str(), c.name.as_str()), (id.as_str(), "web"));
         assert_eq!(c.labels[LABEL_INSTANCE], store.instance_id());
@@ -1178,14 +1184,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_event_stream_is_reconnected_and_missed_changes_are_caught_up() {
         let (_dir, store, fake, agent) = setup();
-        let outcome = agent.expect("web");
-        store
-            .create(Kind::Pod, pod("web", "Always"), Source::Api)
-            .await
-            .unwrap();
-        let Outcome::Created(id) = outcome.await.unwrap() else {
-            panic!("no container")
-        };
+        let id = create_running(&store, &agent, "web", "Always").await;
         until("connected", || agent.engine_up().then_some(())).await;
 
         // The engine goes away; the container dies meanwhile and its event is lost.
@@ -1252,14 +1251,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn never_policy_leaves_a_killed_pod_failed() {
         let (_dir, store, fake, agent) = setup();
-        let outcome = agent.expect("once");
-        store
-            .create(Kind::Pod, pod("once", "Never"), Source::Api)
-            .await
-            .unwrap();
-        let Outcome::Created(id) = outcome.await.unwrap() else {
-            panic!("no container")
-        };
+        let id = create_running(&store, &agent, "once", "Never").await;
         fake.exit(&id, 137);
         until("Failed", || {
             (status(&store, "once")["phase"] == "Failed").then_some(())
