@@ -4,11 +4,14 @@
 //! `src/bin/k1s_ctl.rs` the command-line client. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod cli;
 pub mod controller;
 pub mod core;
 pub mod events;
 pub mod model;
 pub mod node;
+pub mod reconcile;
+pub mod registry;
 pub mod runtime;
 pub mod store;
 pub mod util;

@@ -43,6 +43,25 @@ pub fn now_rfc3339() -> String {
         .to_string()
 }
 
+/// A time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
+pub fn format_time(t: &jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A Kubernetes `Time` at whole seconds (what a stored object keeps, so that a value
+/// compares equal after a trip through the database).
+pub fn k8s_time(t: jiff::Timestamp) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(t.as_second()).unwrap_or(t),
+    )
+}
+
+/// Docker's timestamp as a Kubernetes `Time`; Docker's zero time is `None`.
+pub fn docker_k8s_time(s: &str) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+    let t: jiff::Timestamp = s.parse().ok()?;
+    (t.as_second() > 0).then(|| k8s_time(t))
+}
+
 /// Docker timestamps (RFC 3339 with nanoseconds) to Kubernetes' second precision;
 /// Docker's zero time (`0001-01-01T00:00:00Z`) is `None`.
 pub fn docker_time(s: &str) -> Option<String> {

@@ -1,30 +1,28 @@
-//! The handout's REST API: `/k1s/pod`, `/k1s/rs` and `/k1s/hpa`,
-//! with the result shapes SPEC §4 pins.
+//! The handout's REST API: `/k1s/<kind>` and `/k1s/<kind>/NAME` for every kind of the
+//! registry (`pod`, `rs`, `hpa`, …), with the result shapes each kind's
+//! [`crate::registry::KindOps`] gives (docs/decisions.md, "Result shapes").
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, read_body, with_warnings};
+use crate::core::{GetOptions, Json};
 use crate::model::labels::parse_selector;
-use crate::store::Source;
+use crate::registry::{self, KindInfo};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/k1s/pod", get(list_pods).post(create_pod))
-        .route("/k1s/pod/{name}", get(get_pod).delete(delete_pod))
-        .route("/k1s/rs", get(list_rs).post(create_rs))
+        .route("/k1s/{kind}", get(list).post(create))
         .route(
-            "/k1s/rs/{name}",
-            get(get_rs).delete(delete_rs).patch(patch_rs),
+            "/k1s/{kind}/{name}",
+            get(get_one).delete(delete).patch(patch),
         )
-        .route("/k1s/hpa", get(list_hpa).post(create_hpa))
-        .route("/k1s/hpa/{name}", get(get_hpa).delete(delete_hpa))
         // Merged routers lose a fallback set afterwards: set it here, on the routes.
         .method_not_allowed_fallback(super::method_not_allowed)
 }
@@ -46,43 +44,67 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
-fn path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    p.map(|Path(p)| p)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+fn kind(path: &str) -> Result<&'static KindInfo, ApiError> {
+    registry::by_path(path).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no such resource type \"{path}\" (served: {})",
+                registry::names_help()
+            ),
+        )
+    })
 }
 
-fn selector(q: &ListQuery) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
-    parse_selector(q.labels.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("labels: {e}")))
+fn kind_only(p: Result<Path<String>, PathRejection>) -> Result<&'static KindInfo, ApiError> {
+    let Path(k) = p.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    kind(&k)
 }
 
-async fn list_pods(
+fn kind_and_name(
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(&'static KindInfo, String), ApiError> {
+    let Path((k, name)) = p.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok((kind(&k)?, name))
+}
+
+fn json(status: StatusCode, body: Json) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body.0).into_response()
+}
+
+async fn list(
     State(s): State<AppState>,
+    k: Result<Path<String>, PathRejection>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let sel = selector(&query(q)?)?;
-    Ok(Json(s.k1s.list_pods(&sel)).into_response())
+    let k = kind_only(k)?;
+    let q = query(q)?;
+    let sel = parse_selector(q.labels.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("labels: {e}")))?;
+    Ok(json(StatusCode::OK, k.ops.list(&s.k1s, &sel)?))
 }
 
-async fn create_pod(
+async fn create(
     State(s): State<AppState>,
+    k: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let k = kind_only(k)?;
     let value = read_body(&headers, body).await?;
-    let created = s.k1s.add_pod(value).await?;
-    let resp = (StatusCode::CREATED, Json(created.object)).into_response();
+    let created = k.ops.create(&s.k1s, value).await?;
+    let resp = json(StatusCode::CREATED, created.object);
     Ok(with_warnings(resp, &created.warnings))
 }
 
-async fn get_pod(
+async fn get_one(
     State(s): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
+    p: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<GetQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let name = path(name)?;
+    let (k, name) = kind_and_name(p)?;
     let q = query(q)?;
-    let tail = match q.tail_lines.as_deref() {
+    let tail_lines = match q.tail_lines.as_deref() {
         None => None,
         Some(t) => Some(t.parse::<u32>().map_err(|_| {
             ApiError::new(
@@ -91,96 +113,30 @@ async fn get_pod(
             )
         })?),
     };
-    Ok(Json(s.k1s.get_pod(&name, tail).await?).into_response())
+    let body = k.ops.get(&s.k1s, &name, GetOptions { tail_lines }).await?;
+    Ok(json(StatusCode::OK, body))
 }
 
-async fn delete_pod(
+async fn delete(
     State(s): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
+    p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let name = path(name)?;
-    Ok(Json(s.k1s.remove_pod(&name).await?).into_response())
-}
-
-async fn list_rs(
-    State(s): State<AppState>,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let sel = selector(&query(q)?)?;
-    Ok(Json(s.k1s.list_replica_sets(&sel)).into_response())
-}
-
-async fn create_rs(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let value = read_body(&headers, body).await?;
-    let created = s.k1s.add_replica_set(value).await?;
-    let resp = (StatusCode::CREATED, Json(created.object)).into_response();
-    Ok(with_warnings(resp, &created.warnings))
-}
-
-async fn get_rs(
-    State(s): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    let name = path(name)?;
-    Ok(Json(s.k1s.get_replica_set(&name)?).into_response())
-}
-
-async fn delete_rs(
-    State(s): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    let name = path(name)?;
-    Ok(Json(s.k1s.remove_replica_set(&name).await?).into_response())
+    let (k, name) = kind_and_name(p)?;
+    Ok(json(StatusCode::OK, k.ops.delete(&s.k1s, &name).await?))
 }
 
 /// JSON merge patch (`application/merge-patch+json`, or plain JSON/YAML bodies, read
-/// the same way).
-async fn patch_rs(
+/// the same way), where the kind allows it (405 otherwise).
+async fn patch(
     State(s): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
+    p: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let name = path(name)?;
+    let (k, name) = kind_and_name(p)?;
     let patch = read_body(&headers, body).await?;
-    Ok(Json(s.k1s.patch_replica_set(&name, patch, Source::Api).await?).into_response())
-}
-
-async fn list_hpa(
-    State(s): State<AppState>,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let sel = selector(&query(q)?)?;
-    Ok(Json(s.k1s.list_horizontal_pod_autoscalers(&sel)).into_response())
-}
-
-async fn create_hpa(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let value = read_body(&headers, body).await?;
-    let created = s.k1s.add_horizontal_pod_autoscaler(value).await?;
-    let resp = (StatusCode::CREATED, Json(created.object)).into_response();
-    Ok(with_warnings(resp, &created.warnings))
-}
-
-async fn get_hpa(
-    State(s): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    let name = path(name)?;
-    Ok(Json(s.k1s.get_horizontal_pod_autoscaler(&name)?).into_response())
-}
-
-async fn delete_hpa(
-    State(s): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    let name = path(name)?;
-    Ok(Json(s.k1s.remove_horizontal_pod_autoscaler(&name).await?).into_response())
+    Ok(json(
+        StatusCode::OK,
+        k.ops.patch(&s.k1s, &name, patch).await?,
+    ))
 }

@@ -102,6 +102,7 @@ impl From<CoreError> for ApiError {
             CoreError::Invalid(_) | CoreError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
+            CoreError::NotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Store(_) | CoreError::Runtime(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

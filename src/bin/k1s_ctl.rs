@@ -1,4 +1,4 @@
-//! `k1s_ctl` — the command-line client of the K1s REST API (SPEC §5).
+//! `k1s_ctl` — the command-line client of the K1s REST API (docs/decisions.md, "CLI").
 //!
 //! It talks only HTTP to the server (`--server`, then `K1S_URL`, then
 //! `http://127.0.0.1:8080`), prints kubectl-like tables, and on failure exits 1
@@ -6,10 +6,6 @@
 
 #[path = "k1s_ctl/client.rs"]
 mod client;
-#[path = "k1s_ctl/describe.rs"]
-mod describe;
-#[path = "k1s_ctl/format.rs"]
-mod format;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -18,10 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 use client::{Client, Method, Target};
-use format::{
-    age, hpa_target_name, hpa_targets, parse_selector, pod_ready, pod_status, selector_string,
-    short_id, table, text, url_encode,
-};
+use k1s::cli::format::{self, parse_selector, table, text, url_encode};
+use k1s::registry::{self, KindInfo};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
@@ -49,73 +43,53 @@ Global options (anywhere on the line):
 
 const HINT: &str = "Run 'k1s_ctl help' for usage.";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Resource {
-    Pod,
-    Rs,
-    Hpa,
+/// A kind of the registry, as named on the command line.
+#[derive(Clone, Copy)]
+struct Resource(&'static KindInfo);
+
+impl std::fmt::Debug for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.kind)
+    }
+}
+
+impl PartialEq for Resource {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind == other.0.kind
+    }
 }
 
 impl Resource {
     fn parse(s: &str) -> Result<Resource, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "pod" | "pods" | "po" => Ok(Resource::Pod),
-            "rs" | "replicaset" | "replicasets" | "replicaset.apps" | "replicasets.apps" => {
-                Ok(Resource::Rs)
-            }
-            "hpa"
-            | "horizontalpodautoscaler"
-            | "horizontalpodautoscalers"
-            | "horizontalpodautoscaler.autoscaling"
-            | "horizontalpodautoscalers.autoscaling" => Ok(Resource::Hpa),
-            _ => Err(format!(
-                "unknown resource type \"{s}\" (expected pod, rs or hpa)"
-            )),
-        }
+        registry::lookup(s).map(Resource).ok_or_else(|| {
+            format!(
+                "unknown resource type \"{s}\" (expected {})",
+                registry::names_help()
+            )
+        })
     }
 
     fn from_kind(kind: &str) -> Option<Resource> {
-        match kind {
-            "Pod" => Some(Resource::Pod),
-            "ReplicaSet" => Some(Resource::Rs),
-            "HorizontalPodAutoscaler" => Some(Resource::Hpa),
-            _ => None,
-        }
+        registry::by_kind(kind).map(Resource)
     }
 
     /// The path segment under /k1s.
     fn path(self) -> &'static str {
-        match self {
-            Resource::Pod => "pod",
-            Resource::Rs => "rs",
-            Resource::Hpa => "hpa",
-        }
+        self.0.path
     }
 
     fn kind(self) -> &'static str {
-        match self {
-            Resource::Pod => "Pod",
-            Resource::Rs => "ReplicaSet",
-            Resource::Hpa => "HorizontalPodAutoscaler",
-        }
+        self.0.kind
     }
 
     /// kubectl's name in `pod/x created`, `replicaset.apps "x" deleted`.
-    fn kubectl(self) -> &'static str {
-        match self {
-            Resource::Pod => "pod",
-            Resource::Rs => "replicaset.apps",
-            Resource::Hpa => "horizontalpodautoscaler.autoscaling",
-        }
+    fn kubectl(self) -> String {
+        self.0.qualified()
     }
 
     /// The noun in `pod "x" not found`.
     fn noun(self) -> &'static str {
-        match self {
-            Resource::Pod => "pod",
-            Resource::Rs => "replicaset",
-            Resource::Hpa => "horizontalpodautoscaler",
-        }
+        self.0.singular
     }
 }
 
@@ -511,94 +485,13 @@ fn get_one(client: &Client, r: Resource, name: &str, query: &str) -> Res<Value> 
     }
 }
 
+/// The kind's table (its columns come from the registry).
+fn render_table(r: Resource, items: &[Value], wide: bool) -> String {
+    registry::render_table(r.0, items, wide)
+}
+
 fn item_name(v: &Value) -> String {
     text(format::pick(v, &["name", "metadata.name"]), "<unknown>")
-}
-
-fn pod_row(p: &Value, wide: bool) -> Vec<String> {
-    let mut row = vec![
-        item_name(p),
-        pod_ready(p).to_string(),
-        pod_status(p),
-        text(p.get("restartCount"), "0"),
-        age(p.get("creationTimestamp")),
-    ];
-    if wide {
-        row.push(text(p.get("addr"), "<none>"));
-        row.push(short_id(p.get("id")));
-        row.push(text(p.get("image"), "<none>"));
-    }
-    row
-}
-
-fn rs_row(r: &Value, wide: bool) -> Vec<String> {
-    let mut row = vec![
-        item_name(r),
-        text(format::pick(r, &["replicas", "spec.replicas"]), "0"),
-        text(format::pick(r, &["current", "status.replicas"]), "0"),
-        text(format::pick(r, &["ready", "status.readyReplicas"]), "0"),
-        age(r.get("creationTimestamp")),
-    ];
-    if wide {
-        row.push(selector_string(format::pick(
-            r,
-            &["selector", "spec.selector"],
-        )));
-    }
-    row
-}
-
-fn hpa_row(h: &Value) -> Vec<String> {
-    vec![
-        item_name(h),
-        format!("ReplicaSet/{}", hpa_target_name(h)),
-        hpa_targets(h),
-        text(format::pick(h, &["minReplicas", "spec.minReplicas"]), "1"),
-        text(
-            format::pick(h, &["maxReplicas", "spec.maxReplicas"]),
-            "<unknown>",
-        ),
-        text(
-            format::pick(h, &["currentReplicas", "status.currentReplicas"]),
-            "0",
-        ),
-        age(h.get("creationTimestamp")),
-    ]
-}
-
-/// Render rows for a resource type.
-fn render_table(r: Resource, items: &[Value], wide: bool) -> String {
-    match r {
-        Resource::Pod => {
-            let mut h = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
-            if wide {
-                h.extend(["IP", "CONTAINER", "IMAGE"]);
-            }
-            let rows: Vec<_> = items.iter().map(|p| pod_row(p, wide)).collect();
-            table(&h, &rows)
-        }
-        Resource::Rs => {
-            let mut h = vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"];
-            if wide {
-                h.push("SELECTOR");
-            }
-            let rows: Vec<_> = items.iter().map(|x| rs_row(x, wide)).collect();
-            table(&h, &rows)
-        }
-        Resource::Hpa => {
-            let h = [
-                "NAME",
-                "REFERENCE",
-                "TARGETS",
-                "MINPODS",
-                "MAXPODS",
-                "REPLICAS",
-                "AGE",
-            ];
-            let rows: Vec<_> = items.iter().map(hpa_row).collect();
-            table(&h, &rows)
-        }
-    }
 }
 
 fn print_json(v: &Value) -> Res {
@@ -661,7 +554,7 @@ fn cmd_get(client: &Client, a: GetArgs) -> Res {
             }
             if !by_name {
                 items.sort_by_key(item_name);
-                if r == Resource::Hpa {
+                if r.0.table_from_details {
                     // The list shape has no metrics: read each HPA's details.
                     for item in items.iter_mut() {
                         let name = item_name(item);
@@ -681,22 +574,13 @@ fn cmd_get(client: &Client, a: GetArgs) -> Res {
 
 fn cmd_describe(client: &Client, a: NamedArgs) -> Res {
     for (i, n) in a.names.iter().enumerate() {
-        let query = if a.resource == Resource::Pod {
-            "?tailLines=20"
-        } else {
-            ""
-        };
-        let mut v = get_one(client, a.resource, n, query)?;
+        let mut v = get_one(client, a.resource, n, a.resource.0.describe_query)?;
         if let Value::Object(m) = &mut v
             && m.get("name").and_then(Value::as_str).is_none()
         {
             m.insert("name".into(), Value::String(n.clone()));
         }
-        let text = match a.resource {
-            Resource::Pod => describe::pod(&v),
-            Resource::Rs => describe::rs(&v),
-            Resource::Hpa => describe::hpa(&v),
-        };
+        let text = (a.resource.0.describe)(&v);
         if i > 0 {
             println!();
         }
@@ -734,29 +618,37 @@ fn cmd_delete(client: &Client, a: NamedArgs) -> Res {
 }
 
 fn cmd_scale(client: &Client, a: ScaleArgs) -> Res {
-    if a.resource != Resource::Rs {
+    let r = a.resource;
+    if !r.0.scalable {
+        let scalable: Vec<&str> = registry::KINDS
+            .iter()
+            .filter(|k| k.scalable)
+            .map(|k| k.path)
+            .collect();
         return Err(Failure::Msg(format!(
-            "cannot scale a {}: only ReplicaSets (rs) can be scaled",
-            a.resource.kind()
+            "cannot scale a {}: only {} can be scaled",
+            r.kind(),
+            scalable.join(", ")
         )));
     }
     let body = serde_json::json!({"spec": {"replicas": a.replicas}});
     let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     client.call(
         Method::Patch,
-        &format!("/k1s/rs/{}", url_encode(&a.name)),
+        &format!("/k1s/{}/{}", r.path(), url_encode(&a.name)),
         Some(("application/merge-patch+json", body)),
         Some(Target {
-            noun: Resource::Rs.noun(),
+            noun: r.noun(),
             name: &a.name,
         }),
     )?;
-    println!("{}/{} scaled", Resource::Rs.kubectl(), a.name);
+    println!("{}/{} scaled", r.kubectl(), a.name);
     Ok(())
 }
 
 fn cmd_top(client: &Client, a: TopArgs) -> Res {
-    if a.resource != Resource::Pod {
+    let pod = Resource::parse("pod")?;
+    if a.resource != pod {
         return Err(Failure::Msg(format!(
             "top shows pods only, not {}s",
             a.resource.kind()
@@ -770,11 +662,11 @@ fn cmd_top(client: &Client, a: TopArgs) -> Res {
     }
     let mut rows = Vec::new();
     if a.names.is_empty() {
-        let mut pods = list(client, Resource::Pod, selector.as_deref())?;
+        let mut pods = list(client, pod, selector.as_deref())?;
         pods.sort_by_key(item_name);
         for p in pods {
             let name = item_name(&p);
-            match get_one(client, Resource::Pod, &name, "?tailLines=1") {
+            match get_one(client, pod, &name, "?tailLines=1") {
                 Ok(extra) => rows.push(top_row(&extra)),
                 // Deleted meanwhile, or not readable: show what we know.
                 Err(_) => rows.push(top_row(&p)),
@@ -782,7 +674,7 @@ fn cmd_top(client: &Client, a: TopArgs) -> Res {
         }
     } else {
         for n in &a.names {
-            rows.push(top_row(&get_one(client, Resource::Pod, n, "?tailLines=1")?));
+            rows.push(top_row(&get_one(client, pod, n, "?tailLines=1")?));
         }
     }
     if rows.is_empty() {
@@ -807,16 +699,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn r(name: &str) -> Resource {
+        Resource::parse(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn resource_aliases() {
         for s in ["pod", "pods", "po", "Pods"] {
-            assert_eq!(Resource::parse(s), Ok(Resource::Pod));
+            assert_eq!(Resource::parse(s), Ok(r("pod")));
         }
         for s in ["rs", "replicaset", "replicasets"] {
-            assert_eq!(Resource::parse(s), Ok(Resource::Rs));
+            assert_eq!(Resource::parse(s), Ok(r("rs")));
         }
         for s in ["hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"] {
-            assert_eq!(Resource::parse(s), Ok(Resource::Hpa));
+            assert_eq!(Resource::parse(s), Ok(r("hpa")));
         }
         assert!(Resource::parse("deploy").is_err());
     }
@@ -856,14 +752,14 @@ mod tests {
             json!({"name": "bad", "status": "Pending", "reason": "ErrImagePull", "restartCount": 2,
                    "addr": null, "id": null, "image": "nope:1"}),
         ];
-        let t = render_table(Resource::Pod, &pods, false);
+        let t = render_table(r("pod"), &pods, false);
         assert_eq!(
             t,
             "NAME   READY   STATUS         RESTARTS   AGE\n\
              web    1/1     Running        0          <unknown>\n\
              bad    0/1     ErrImagePull   2          <unknown>\n"
         );
-        let w = render_table(Resource::Pod, &pods, true);
+        let w = render_table(r("pod"), &pods, true);
         assert!(
             w.lines()
                 .next()
@@ -877,7 +773,7 @@ mod tests {
     #[test]
     fn rs_and_hpa_rows() {
         let t = render_table(
-            Resource::Rs,
+            r("rs"),
             &[
                 json!({"name": "web", "replicas": 3, "current": 3, "ready": 2, "selector": {"app": "web"}}),
             ],
@@ -888,7 +784,7 @@ mod tests {
             "NAME   DESIRED   CURRENT   READY   AGE         SELECTOR\nweb    3         3         2       <unknown>   app=web\n"
         );
         let t = render_table(
-            Resource::Hpa,
+            r("hpa"),
             &[
                 json!({"name": "h", "target": "web", "minReplicas": 1, "maxReplicas": 10, "currentReplicas": 2,
                      "spec": {"metrics": [{"type": "Resource", "resource": {"name": "cpu",

@@ -1,8 +1,7 @@
-//! Controllers and the machinery they share. For now: the work queue, which the node
-//! agent drives its pods with; the ReplicaSet and HPA controllers come next and use
-//! the same queue.
+//! The controllers, each a [`crate::reconcile::Reconciler`] on the shared runtime:
+//! the ReplicaSet controller (a ReplicaSet → its pods) and the HPA controller (pod
+//! metrics → a ReplicaSet's replicas), with the HPA's pure replica calculator.
 
 pub mod hpa;
 pub mod replica_calculator;
 pub mod replicaset;
-pub mod workqueue;

@@ -4,7 +4,9 @@
 //! may actually set (stabilization windows, scaling policies, min/max). No I/O and no
 //! clock: the caller passes `now`. Table tests below follow Kubernetes' own cases.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// No change when the usage ratio is within 10 % of 1.
 pub const TOLERANCE: f64 = 0.1;

@@ -9,18 +9,19 @@
 //! `restartPolicy: Always`) and still counts here; a pod that is deleted or Failed is
 //! this controller's to replace. The two healers never act on the same pod.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, ObjectMeta, OwnerReference, Time,
+};
 
-use super::workqueue::WorkQueue;
 use crate::events::Events;
 pub use crate::model::replicaset::selects;
-use crate::store::{Change, Kind, Object, Op, Source, Store, StoreError};
+use crate::model::status::PodExt;
+use crate::reconcile::{Action, Clock, Controller, Reconciler};
+use crate::store::{Change, Kind, MetaExt, Op, Source, Store, StoreError};
 
 /// Safety-net resync of every ReplicaSet.
 const RESYNC: Duration = Duration::from_secs(30);
@@ -53,7 +54,7 @@ pub struct PodRank {
     /// Ready condition.
     pub ready: bool,
     /// Container restarts.
-    pub restarts: i64,
+    pub restarts: i32,
     /// creationTimestamp (RFC 3339 sorts as time).
     pub created: String,
 }
@@ -79,340 +80,261 @@ pub fn deletion_order(pods: &mut [PodRank]) {
     });
 }
 
-/// A pod counts toward its ReplicaSet while it is neither being deleted nor finished.
-pub fn is_active(pod: &Object) -> bool {
-    !pod.is_deleting()
-        && !matches!(
-            pod.body.pointer("/status/phase").and_then(Value::as_str),
-            Some("Succeeded" | "Failed")
-        )
+/// The uid of the object's controller (its owner with `controller: true`), if any.
+pub fn controller_uid(o: &impl MetaExt) -> Option<&str> {
+    o.controller_ref().map(|r| r.uid.as_str())
 }
 
-/// Ready condition of a pod.
-pub fn is_ready(pod: &Object) -> bool {
-    pod.body
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+/// The name of the pod's controlling ReplicaSet, if any.
+fn controller_name(pod: &Pod) -> Option<&str> {
+    pod.controller_ref()
+        .filter(|r| r.kind == "ReplicaSet")
+        .map(|r| r.name.as_str())
 }
 
-/// The uid of the pod's controller (its owner with `controller: true`), if any.
-pub fn controller_uid(pod: &Value) -> Option<&str> {
-    pod.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|r| r["controller"] == true)
-        .and_then(|r| r["uid"].as_str())
+/// The owner reference a ReplicaSet puts on its pods.
+pub fn owner_ref(rs: &ReplicaSet) -> OwnerReference {
+    OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: rs.name().into(),
+        uid: rs.uid().into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
 }
 
-fn controller_name(pod: &Value) -> Option<&str> {
-    pod.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|r| r["controller"] == true && r["kind"] == "ReplicaSet")
-        .and_then(|r| r["name"].as_str())
-}
-
-fn owner_ref(rs: &Object) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "name": rs.name,
-        "uid": rs.uid,
-        "controller": true,
-        "blockOwnerDeletion": true,
-    })
-}
-
-fn rank_of(pod: &Object) -> PodRank {
+fn rank_of(pod: &Pod) -> PodRank {
     PodRank {
-        name: pod.name.clone(),
-        phase: pod
-            .body
-            .pointer("/status/phase")
-            .and_then(Value::as_str)
-            .unwrap_or("Pending")
-            .to_string(),
-        ready: is_ready(pod),
-        restarts: pod
-            .body
-            .pointer("/status/containerStatuses/0/restartCount")
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
-        created: pod
-            .body
-            .pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        name: pod.name().to_string(),
+        phase: pod.phase().to_string(),
+        ready: pod.is_ready(),
+        restarts: pod.restart_count(),
+        created: pod.created(),
     }
 }
 
-/// The selector of a stored ReplicaSet.
-pub fn selector_of(rs: &Object) -> LabelSelector {
-    rs.body
-        .pointer("/spec/selector")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default()
+/// The selector of a ReplicaSet.
+pub fn selector_of(rs: &ReplicaSet) -> &LabelSelector {
+    static EMPTY: LabelSelector = LabelSelector {
+        match_expressions: None,
+        match_labels: None,
+    };
+    rs.spec.as_ref().map_or(&EMPTY, |s| &s.selector)
 }
 
-/// A pod object from a ReplicaSet's template, owned by it.
-pub fn pod_from_template(rs: &Object, name: &str) -> Value {
-    let template = rs
-        .body
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or(json!({}));
-    let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
-    if !meta.is_object() {
-        meta = json!({});
-    }
-    meta["name"] = json!(name);
-    meta["namespace"] = json!("default");
-    meta["uid"] = json!(crate::util::new_uid());
-    meta["creationTimestamp"] = json!(crate::util::now_rfc3339());
-    meta["ownerReferences"] = json!([owner_ref(rs)]);
-    if let Some(m) = meta.as_object_mut() {
-        m.remove("generateName");
-        m.remove("resourceVersion");
-    }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": template.get("spec").cloned().unwrap_or(json!({})),
-        "status": {"phase": "Pending"},
-    })
+/// `spec.replicas` (1 when unset, as Kubernetes defaults it).
+pub fn desired_replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
 }
 
-/// Marks a pod deleted, as a user's delete does (the node agent takes it from there).
-pub fn mark_deleted(body: &mut Value) -> bool {
-    if body
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null())
-    {
+/// A pod object from a ReplicaSet's template, owned by it, created `now`.
+pub fn pod_from_template(rs: &ReplicaSet, name: &str, now: Time) -> Pod {
+    let template = rs.spec.as_ref().and_then(|s| s.template.clone());
+    let (meta, spec) = match template {
+        Some(t) => (t.metadata.unwrap_or_default(), t.spec),
+        None => (ObjectMeta::default(), None),
+    };
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            uid: Some(crate::util::new_uid()),
+            creation_timestamp: Some(now),
+            owner_references: Some(vec![owner_ref(rs)]),
+            generate_name: None,
+            resource_version: None,
+            ..meta
+        },
+        spec,
+        status: Some(PodStatus {
+            phase: Some("Pending".into()),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Marks a pod deleted `now`, as a user's delete does (the node agent takes it from
+/// there); false when it already was.
+pub fn mark_deleted(pod: &mut Pod, now: Time) -> bool {
+    if pod.is_deleting() {
         return false;
     }
-    let grace = body
-        .pointer("/spec/terminationGracePeriodSeconds")
-        .and_then(Value::as_i64)
+    let grace = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
         .unwrap_or(30);
-    body["metadata"]["deletionTimestamp"] = json!(crate::util::now_rfc3339());
-    body["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+    pod.metadata.deletion_timestamp = Some(now);
+    pod.metadata.deletion_grace_period_seconds = Some(grace);
     true
 }
 
 /// Store operations marking these pods deleted (one batch, one transaction).
-pub fn deletion_marks(pods: impl IntoIterator<Item = String>) -> Vec<Op> {
+pub fn deletion_marks(pods: impl IntoIterator<Item = String>, now: Time) -> Vec<Op> {
     pods.into_iter()
-        .map(|n| Op::Update(Kind::Pod, n, Box::new(mark_deleted)))
+        .map(|n| {
+            let now = now.clone();
+            Op::update::<Pod>(n, move |p| mark_deleted(p, now))
+        })
         .collect()
+}
+
+/// The ReplicaSet controller's reconciler.
+pub struct ReplicaSets {
+    store: Store,
+    events: Events,
+    clock: Clock,
 }
 
 /// The running controller; cheap to clone.
 #[derive(Clone)]
 pub struct ReplicaSetController {
-    inner: Arc<Inner>,
+    ctl: Controller<ReplicaSets>,
 }
 
-struct Inner {
-    store: Store,
-    events: Events,
-    queue: WorkQueue<String>,
-    // Consecutive failures per ReplicaSet, for its backoff (shared by the workers).
-    failures: std::sync::Mutex<BTreeMap<String, u32>>,
+impl Reconciler for ReplicaSets {
+    type Error = StoreError;
+    const NAME: &'static str = "replicaset";
+
+    async fn reconcile(&self, name: &str) -> Result<Action, StoreError> {
+        self.reconcile_rs(name).await
+    }
+
+    /// A failing ReplicaSet shows why: an event and Kubernetes' `ReplicaFailure`
+    /// condition (the next successful status write clears it).
+    async fn on_error(&self, name: &str, error: &StoreError, _failures: u32) {
+        let message = error.to_string();
+        self.events
+            .warning(Kind::ReplicaSet, name, "FailedCreate", message.clone());
+        let now = self.clock.time();
+        let _ = self
+            .store
+            .update::<ReplicaSet>(name, Source::ReplicaSets, move |rs| {
+                let status = rs.status.get_or_insert_with(Default::default);
+                let same = status
+                    .conditions
+                    .as_ref()
+                    .and_then(|c| c.first())
+                    .is_some_and(|c| c.message.as_deref() == Some(message.as_str()));
+                if same {
+                    return false;
+                }
+                status.conditions = Some(vec![ReplicaSetCondition {
+                    type_: "ReplicaFailure".into(),
+                    status: "True".into(),
+                    reason: Some("FailedCreate".into()),
+                    message: Some(message),
+                    last_transition_time: Some(now),
+                }]);
+                true
+            })
+            .await;
+    }
 }
 
 impl ReplicaSetController {
     /// A controller that does nothing until [`ReplicaSetController::start`] (tests call
     /// `reconcile` directly).
-    pub fn new(store: Store, events: Events) -> ReplicaSetController {
+    pub fn new(store: Store, events: Events, clock: Clock) -> ReplicaSetController {
         ReplicaSetController {
-            inner: Arc::new(Inner {
+            ctl: Controller::new(ReplicaSets {
                 store,
                 events,
-                queue: WorkQueue::new(),
-                failures: std::sync::Mutex::default(),
+                clock,
             }),
         }
     }
 
     /// Starts the workers, the store watch and the resync.
-    pub fn start(store: Store, events: Events) -> ReplicaSetController {
-        let c = Self::new(store, events);
-        for _ in 0..WORKERS {
-            let w = c.clone();
-            tokio::spawn(async move { w.worker().await });
-        }
-        let w = c.clone();
-        let rx = c.inner.store.watch();
-        tokio::spawn(async move { w.watch(rx).await });
-        let w = c.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RESYNC);
-            loop {
-                tick.tick().await;
-                w.resync();
-            }
-        });
+    pub fn start(store: Store, events: Events, clock: Clock) -> ReplicaSetController {
+        let c = Self::new(store, events, clock);
+        let watch = c.ctl.reconciler().store.watch();
+        c.ctl.run_workers(WORKERS);
+        c.ctl.watch_store(
+            watch,
+            |r, ch| r.keys_of(ch),
+            |r| r.store.names(Kind::ReplicaSet),
+        );
+        // Every stored ReplicaSet is reconciled again at start (the first tick is now).
+        c.ctl
+            .resync_every(RESYNC, |r| r.store.names(Kind::ReplicaSet));
         c
     }
 
     /// Asks for a ReplicaSet to be reconciled.
     pub fn enqueue(&self, name: &str) {
-        self.inner.queue.add(name.to_string());
+        self.ctl.enqueue(name);
     }
 
-    fn resync(&self) {
-        for rs in self.inner.store.list(Kind::ReplicaSet) {
-            self.inner.queue.add(rs.name);
-        }
+    /// One reconcile of `name`, now (tests).
+    pub async fn reconcile(&self, name: &str) -> Result<Action, StoreError> {
+        self.ctl.reconciler().reconcile_rs(name).await
     }
 
-    async fn worker(&self) {
-        while let Some(name) = self.inner.queue.next().await {
-            let result = self.reconcile(&name).await;
-            let failures = {
-                let mut f = self
-                    .inner
-                    .failures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                match &result {
-                    Ok(()) => {
-                        f.remove(&name);
-                        0
-                    }
-                    Err(_) => {
-                        let n = f.entry(name.clone()).or_default();
-                        *n += 1;
-                        *n
-                    }
-                }
-            };
-            if let Err(e) = result {
-                // Per-key backoff: a failing ReplicaSet must not spin; the failure shows
-                // in its status and events.
-                let delay = Duration::from_millis(200 * 2u64.pow(failures.min(8)));
-                tracing::warn!(rs = %name, error = %e, "reconcile failed; retrying in {delay:?}");
-                self.inner
-                    .events
-                    .warning(Kind::ReplicaSet, &name, "FailedCreate", e.to_string());
-                self.set_failure(&name, &e.to_string()).await;
-                self.inner.queue.add_after(name.clone(), delay);
+    /// Stops the workers and the sources.
+    pub fn shutdown(&self) {
+        self.ctl.shutdown();
+    }
+}
+
+impl ReplicaSets {
+    /// The ReplicaSets a change concerns.
+    fn keys_of(&self, ch: &Change) -> Vec<String> {
+        if let Some(rs) = ch.object_as::<ReplicaSet>() {
+            // Our own status writes need no reaction.
+            if ch.source != Source::ReplicaSets {
+                return vec![rs.name().to_string()];
             }
-            self.inner.queue.done(&name);
-        }
-    }
-
-    /// Kubernetes' `ReplicaFailure` condition; the next successful status write clears it.
-    async fn set_failure(&self, name: &str, message: &str) {
-        let cond = json!([{
-            "type": "ReplicaFailure",
-            "status": "True",
-            "reason": "FailedCreate",
-            "message": message,
-            "lastTransitionTime": crate::util::now_rfc3339(),
-        }]);
-        let _ = self
-            .inner
-            .store
-            .update(Kind::ReplicaSet, name, Source::ReplicaSets, move |b| {
-                if b.pointer("/status/conditions/0/message") == cond.pointer("/0/message") {
-                    return false;
-                }
-                b["status"]["conditions"] = cond;
-                true
-            })
-            .await;
-    }
-
-    async fn watch(&self, mut rx: broadcast::Receiver<Change>) {
-        loop {
-            match rx.recv().await {
-                Ok(ch) => self.on_change(&ch),
-                Err(broadcast::error::RecvError::Lagged(_)) => self.resync(),
-                Err(broadcast::error::RecvError::Closed) => return,
+        } else if let Some(pod) = ch.object_as::<Pod>() {
+            if let Some(owner) = controller_name(pod) {
+                return vec![owner.to_string()];
+            } else if pod.controller_ref().is_none() {
+                // An orphan: whoever selects it may adopt it.
+                let labels = pod.labels();
+                return self.store.scan(|rs: &ReplicaSet| {
+                    selects(selector_of(rs), labels).then(|| rs.name().to_string())
+                });
             }
         }
-    }
-
-    fn on_change(&self, ch: &Change) {
-        match ch.object.kind {
-            Kind::ReplicaSet => {
-                // Our own status writes need no reaction.
-                if ch.source != Source::ReplicaSets {
-                    self.inner.queue.add(ch.object.name.clone());
-                }
-            }
-            Kind::Pod => {
-                if let Some(owner) = controller_name(&ch.object.body) {
-                    self.inner.queue.add(owner.to_string());
-                } else if controller_uid(&ch.object.body).is_none() {
-                    // An orphan: whoever selects it may adopt it.
-                    let labels = ch.object.labels();
-                    for rs in self.inner.store.list(Kind::ReplicaSet) {
-                        if selects(&selector_of(&rs), &labels) {
-                            self.inner.queue.add(rs.name);
-                        }
-                    }
-                }
-            }
-            Kind::HorizontalPodAutoscaler => {}
-        }
+        Vec::new()
     }
 
     /// One level-triggered step for one ReplicaSet.
-    pub async fn reconcile(&self, name: &str) -> Result<(), StoreError> {
-        let store = &self.inner.store;
-        let Some(rs) = store.get(Kind::ReplicaSet, name) else {
-            return self.collect_orphans_of(name).await;
+    pub async fn reconcile_rs(&self, name: &str) -> Result<Action, StoreError> {
+        let store = &self.store;
+        let Some(rs) = store.get::<ReplicaSet>(name) else {
+            self.collect_orphans_of(name).await?;
+            return Ok(Action::Done);
         };
         let selector = selector_of(&rs);
-        let want = rs
-            .body
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1)
-            .max(0) as usize;
+        let want = desired_replicas(&rs).max(0) as usize;
+        let rs_uid = rs.uid();
 
         // Adopt orphans that match; release ours that no longer match.
         let mut ops = Vec::new();
         let mut mine = Vec::new();
         // Only the pods it owns or could adopt are copied.
-        let candidates = store.scan(Kind::Pod, |p| {
-            let owned = controller_uid(&p.body) == Some(rs.uid.as_str());
-            let orphan = controller_uid(&p.body).is_none();
-            (owned || (orphan && selects(&selector, &p.labels()))).then(|| p.clone())
+        let candidates = store.scan(|p: &Pod| {
+            let owned = controller_uid(p) == Some(rs_uid);
+            let orphan = controller_uid(p).is_none();
+            (owned || (orphan && selects(selector, p.labels()))).then(|| p.clone())
         });
         for pod in candidates {
-            let labels = pod.labels();
-            let matches = selects(&selector, &labels);
-            match controller_uid(&pod.body) {
-                Some(uid) if uid == rs.uid => {
+            let matches = selects(selector, pod.labels());
+            match controller_uid(&pod) {
+                Some(uid) if uid == rs_uid => {
                     if matches || pod.is_deleting() {
                         mine.push(pod);
                     } else {
-                        let uid = rs.uid.clone();
-                        ops.push(Op::Update(
-                            Kind::Pod,
-                            pod.name.clone(),
-                            Box::new(move |b: &mut Value| release(b, &uid)),
-                        ));
+                        let uid = rs_uid.to_string();
+                        ops.push(Op::update::<Pod>(pod.name(), move |p| release(p, &uid)));
                     }
                 }
                 Some(_) => {}
-                None if matches && is_active(&pod) => {
+                None if matches && pod.is_active() => {
                     let oref = owner_ref(&rs);
-                    ops.push(Op::Update(
-                        Kind::Pod,
-                        pod.name.clone(),
-                        Box::new(move |b: &mut Value| adopt(b, oref)),
-                    ));
+                    ops.push(Op::update::<Pod>(pod.name(), move |p| adopt(p, oref)));
                     mine.push(pod);
                 }
                 None => {}
@@ -422,38 +344,38 @@ impl ReplicaSetController {
             ops.push(require(&rs));
             match store.apply(ops, Source::ReplicaSets).await {
                 // Deleted meanwhile: nothing of ours to do (its pods were marked).
-                Err(StoreError::NotFound { .. }) => return Ok(()),
+                Err(StoreError::NotFound { .. }) => return Ok(Action::Done),
                 r => r.map(|_| ())?,
             }
         }
 
-        let active: Vec<&Object> = mine.iter().filter(|p| is_active(p)).collect();
+        let active: Vec<&Pod> = mine.iter().filter(|p| p.is_active()).collect();
         let have = active.len();
+        let mut next = Action::Done;
         if have < want {
             let missing = (want - have).min(BURST);
-            self.inner.events.normal(
+            self.events.normal(
                 Kind::ReplicaSet,
                 name,
                 "SuccessfulCreate",
                 format!("Creating {missing} pod(s)"),
             );
             for batch in slow_start_batches(missing) {
+                let now = self.clock.time();
                 let mut ops: Vec<Op> = (0..batch)
                     .map(|_| {
                         let pod_name = format!("{name}-{}", crate::util::random_suffix(5));
-                        Op::Create(Kind::Pod, pod_from_template(&rs, &pod_name))
+                        Op::create(pod_from_template(&rs, &pod_name, now.clone()))
                     })
                     .collect();
                 // Never a pod for a ReplicaSet deleted since this pass read it.
                 ops.push(require(&rs));
                 match store.apply(ops, Source::ReplicaSets).await {
                     Ok(_) => {}
-                    Err(StoreError::NotFound { .. }) => return Ok(()),
+                    Err(StoreError::NotFound { .. }) => return Ok(Action::Done),
                     // A random name collided: the next pass tries new names.
                     Err(StoreError::AlreadyExists { .. }) => {
-                        self.inner
-                            .queue
-                            .add_after(name.to_string(), Duration::from_millis(10));
+                        next = Action::RequeueAfter(Duration::from_millis(10));
                         break;
                     }
                     Err(e) => return Err(e),
@@ -467,70 +389,72 @@ impl ReplicaSetController {
                 .take(have - want)
                 .map(|r| r.name)
                 .collect();
-            self.inner.events.normal(
+            self.events.normal(
                 Kind::ReplicaSet,
                 name,
                 "SuccessfulDelete",
                 format!("Deleting {} pod(s): {}", doomed.len(), doomed.join(", ")),
             );
             store
-                .apply(deletion_marks(doomed), Source::ReplicaSets)
+                .apply(
+                    deletion_marks(doomed, self.clock.time()),
+                    Source::ReplicaSets,
+                )
                 .await?;
         }
-        self.write_status(&rs).await
+        self.write_status(&rs).await?;
+        Ok(next)
     }
 
     /// Kubernetes' garbage collector for one name: pods whose controller is a
     /// ReplicaSet of this name that no longer exists are deleted (a safety net: the
     /// ReplicaSet's own deletion marks its pods in the same transaction).
     async fn collect_orphans_of(&self, name: &str) -> Result<(), StoreError> {
-        let store = &self.inner.store;
-        let live: Vec<String> = store.scan(Kind::ReplicaSet, |r| Some(r.uid.clone()));
-        let doomed: Vec<String> = store.scan(Kind::Pod, |p| {
-            let owner_gone = controller_name(&p.body) == Some(name)
-                && controller_uid(&p.body).is_some_and(|u| !live.iter().any(|l| l == u));
-            (owner_gone && !p.is_deleting()).then(|| p.name.clone())
+        let store = &self.store;
+        let live: Vec<String> = store.scan(|r: &ReplicaSet| Some(r.uid().to_string()));
+        let doomed: Vec<String> = store.scan(|p: &Pod| {
+            let owner_gone = controller_name(p) == Some(name)
+                && controller_uid(p).is_some_and(|u| !live.iter().any(|l| l == u));
+            (owner_gone && !p.is_deleting()).then(|| p.name().to_string())
         });
         if doomed.is_empty() {
             return Ok(());
         }
         store
-            .apply(deletion_marks(doomed), Source::ReplicaSets)
+            .apply(
+                deletion_marks(doomed, self.clock.time()),
+                Source::ReplicaSets,
+            )
             .await
             .map(|_| ())
     }
 
-    async fn write_status(&self, rs: &Object) -> Result<(), StoreError> {
-        let store = &self.inner.store;
+    async fn write_status(&self, rs: &ReplicaSet) -> Result<(), StoreError> {
+        let store = &self.store;
         let selector = selector_of(rs);
-        // (active, ready, fully labeled) for each active pod it owns, without copies.
-        let pods: Vec<(bool, bool)> = store.scan(Kind::Pod, |p| {
-            (controller_uid(&p.body) == Some(rs.uid.as_str()) && is_active(p))
-                .then(|| (is_ready(p), selects(&selector, &p.labels())))
+        // (ready, fully labeled) for each active pod it owns, without copies.
+        let pods: Vec<(bool, bool)> = store.scan(|p: &Pod| {
+            (controller_uid(p) == Some(rs.uid()) && p.is_active())
+                .then(|| (p.is_ready(), selects(selector, p.labels())))
         });
-        let ready = pods.iter().filter(|(r, _)| *r).count();
-        let labeled = pods.iter().filter(|(_, l)| *l).count();
-        let generation = rs
-            .body
-            .pointer("/metadata/generation")
-            .cloned()
-            .unwrap_or(json!(1));
-        let status = json!({
-            "replicas": pods.len(),
-            "fullyLabeledReplicas": labeled,
-            "readyReplicas": ready,
-            "availableReplicas": ready,
-            "observedGeneration": generation,
-        });
-        let uid = rs.uid.clone();
+        let count = |f: fn(&(bool, bool)) -> bool| pods.iter().filter(|p| f(p)).count() as i32;
+        let ready = count(|p| p.0);
+        let status = ReplicaSetStatus {
+            replicas: pods.len() as i32,
+            fully_labeled_replicas: Some(count(|p| p.1)),
+            ready_replicas: Some(ready),
+            available_replicas: Some(ready),
+            observed_generation: Some(rs.generation()),
+            conditions: None,
+            terminating_replicas: None,
+        };
+        let uid = rs.uid().to_string();
         let r = store
-            .update(Kind::ReplicaSet, &rs.name, Source::ReplicaSets, move |b| {
-                if b.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str())
-                    || b.get("status") == Some(&status)
-                {
+            .update::<ReplicaSet>(rs.name(), Source::ReplicaSets, move |b| {
+                if b.uid() != uid || b.status.as_ref() == Some(&status) {
                     return false;
                 }
-                b["status"] = status;
+                b.status = Some(status);
                 true
             })
             .await;
@@ -541,38 +465,27 @@ impl ReplicaSetController {
     }
 }
 
-fn require(rs: &Object) -> Op {
-    Op::Require(Kind::ReplicaSet, rs.name.clone(), rs.uid.clone())
+fn require(rs: &ReplicaSet) -> Op {
+    Op::require::<ReplicaSet>(rs.name(), rs.uid())
 }
 
-fn adopt(b: &mut Value, oref: Value) -> bool {
-    if controller_uid(b).is_some()
-        || b.pointer("/metadata/deletionTimestamp")
-            .is_some_and(|v| !v.is_null())
-    {
+fn adopt(p: &mut Pod, oref: OwnerReference) -> bool {
+    if p.controller_ref().is_some() || p.is_deleting() {
         return false;
     }
-    let refs = b["metadata"]
-        .as_object_mut()
-        .map(|m| m.entry("ownerReferences").or_insert(json!([])));
-    match refs.and_then(Value::as_array_mut) {
-        Some(list) => {
-            list.push(oref);
-            true
-        }
-        None => false,
-    }
+    p.metadata
+        .owner_references
+        .get_or_insert_with(Vec::new)
+        .push(oref);
+    true
 }
 
-fn release(b: &mut Value, uid: &str) -> bool {
-    let Some(list) = b
-        .pointer_mut("/metadata/ownerReferences")
-        .and_then(Value::as_array_mut)
-    else {
+fn release(p: &mut Pod, uid: &str) -> bool {
+    let Some(list) = p.metadata.owner_references.as_mut() else {
         return false;
     };
     let before = list.len();
-    list.retain(|r| r["uid"] != uid);
+    list.retain(|r| r.uid != uid);
     list.len() != before
 }
 
@@ -580,6 +493,7 @@ fn release(b: &mut Value, uid: &str) -> bool {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    use std::collections::BTreeMap;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -615,7 +529,7 @@ mod tests {
         assert_eq!(slow_start_batches(31), vec![1, 2, 4, 8, 16]);
     }
 
-    fn r(name: &str, phase: &str, ready: bool, restarts: i64, created: &str) -> PodRank {
+    fn r(name: &str, phase: &str, ready: bool, restarts: i32, created: &str) -> PodRank {
         PodRank {
             name: name.into(),
             phase: phase.into(),
@@ -642,90 +556,98 @@ mod tests {
         );
     }
 
-    fn rs_body(name: &str, replicas: i64) -> Value {
-        json!({
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": name, "uid": format!("uid-{name}"), "generation": 1, "labels": {}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": "k1s-test/fake:1"}]}}}
-        })
+    fn rs_body(name: &str, replicas: i32) -> ReplicaSet {
+        serde_json::from_str(&format!(
+            r#"{{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {{"name": "{name}", "uid": "uid-{name}", "generation": 1, "labels": {{}}}},
+            "spec": {{"replicas": {replicas}, "selector": {{"matchLabels": {{"app": "{name}"}}}},
+                     "template": {{"metadata": {{"labels": {{"app": "{name}"}}}},
+                                  "spec": {{"containers": [{{"name": "c", "image": "k1s-test/fake:1"}}]}}}}}}}}"#
+        ))
+        .unwrap()
     }
 
-    fn loose_pod(name: &str, app: &str, owner: Option<&str>) -> Value {
-        let mut p = json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "uid": format!("uid-{name}"), "labels": {"app": app},
-                         "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"containers": [{"name": "c", "image": "i"}]}, "status": {"phase": "Running"}});
+    fn oref(uid: &str, name: &str) -> OwnerReference {
+        OwnerReference {
+            uid: uid.into(),
+            name: name.into(),
+            kind: "ReplicaSet".into(),
+            controller: Some(true),
+            ..Default::default()
+        }
+    }
+
+    fn loose_pod(name: &str, app: &str, owner: Option<&str>) -> Pod {
+        let mut p: Pod = serde_json::from_str(&format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod",
+            "metadata": {{"name": "{name}", "uid": "uid-{name}", "labels": {{"app": "{app}"}},
+                         "creationTimestamp": "2026-01-01T00:00:00Z"}},
+            "spec": {{"containers": [{{"name": "c", "image": "i"}}]}}, "status": {{"phase": "Running"}}}}"#
+        ))
+        .unwrap();
         if let Some(o) = owner {
-            p["metadata"]["ownerReferences"] =
-                json!([{"uid": o, "controller": true, "kind": "ReplicaSet", "name": o}]);
+            p.metadata.owner_references = Some(vec![oref(o, o)]);
         }
         p
     }
 
-    fn owned(store: &Store, rs: &str) -> Vec<Object> {
+    fn owned(store: &Store, rs: &str) -> Vec<Pod> {
         store
-            .list(Kind::Pod)
+            .list::<Pod>()
             .into_iter()
-            .filter(|p| {
-                controller_uid(&p.body) == Some(format!("uid-{rs}").as_str()) && is_active(p)
-            })
+            .filter(|p| controller_uid(p) == Some(format!("uid-{rs}").as_str()) && p.is_active())
             .collect()
+    }
+
+    fn controller(store: &Store) -> ReplicaSetController {
+        ReplicaSetController::new(store.clone(), Events::default(), Clock::system())
     }
 
     #[tokio::test]
     async fn reconcile_creates_adopts_scales_down_and_leaves_others_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("k1s.db")).unwrap();
-        let c = ReplicaSetController::new(store.clone(), Events::default());
+        let c = controller(&store);
         // an orphan that matches, and a matching pod owned by someone else
         store
-            .create(Kind::Pod, loose_pod("orphan", "web", None), Source::Api)
+            .create(loose_pod("orphan", "web", None), Source::Api)
             .await
             .unwrap();
         store
-            .create(
-                Kind::Pod,
-                loose_pod("theirs", "web", Some("other")),
-                Source::Api,
-            )
+            .create(loose_pod("theirs", "web", Some("other")), Source::Api)
             .await
             .unwrap();
-        store
-            .create(Kind::ReplicaSet, rs_body("web", 3), Source::Api)
-            .await
-            .unwrap();
+        store.create(rs_body("web", 3), Source::Api).await.unwrap();
 
         c.reconcile("web").await.unwrap();
         let pods = owned(&store, "web");
         assert_eq!(pods.len(), 3, "the orphan is adopted and two are created");
-        assert!(pods.iter().any(|p| p.name == "orphan"));
+        assert!(pods.iter().any(|p| p.name() == "orphan"));
         for p in &pods {
-            let r = &p.body["metadata"]["ownerReferences"][0];
+            let r = p.controller_ref().unwrap();
             assert_eq!(
-                (r["kind"].as_str(), r["blockOwnerDeletion"].as_bool()),
-                (Some("ReplicaSet"), Some(true))
+                (r.kind.as_str(), r.block_owner_deletion),
+                ("ReplicaSet", Some(true))
             );
-            if p.name != "orphan" {
-                assert!(p.name.starts_with("web-") && p.name.len() == "web-".len() + 5);
+            if p.name() != "orphan" {
+                assert!(p.name().starts_with("web-") && p.name().len() == "web-".len() + 5);
             }
         }
-        let theirs = store.get(Kind::Pod, "theirs").unwrap();
-        assert_eq!(controller_uid(&theirs.body), Some("other"), "never touched");
+        let theirs = store.get::<Pod>("theirs").unwrap();
+        assert_eq!(controller_uid(&theirs), Some("other"), "never touched");
 
         // idempotent: a second pass changes nothing
         let rv = store.resource_version();
         c.reconcile("web").await.unwrap();
         assert_eq!(store.resource_version(), rv);
-        let rs = store.get(Kind::ReplicaSet, "web").unwrap();
-        assert_eq!(rs.body["status"]["replicas"], 3);
-        assert_eq!(rs.body["status"]["observedGeneration"], 1);
+        let rs = store.get::<ReplicaSet>("web").unwrap();
+        let st = rs.status.unwrap();
+        assert_eq!((st.replicas, st.observed_generation), (3, Some(1)));
 
         // scale down to 1: two are marked deleted, the adopted running one (oldest) stays
         store
-            .update(Kind::ReplicaSet, "web", Source::Api, |b| {
-                b["spec"]["replicas"] = json!(1);
+            .update("web", Source::Api, |rs: &mut ReplicaSet| {
+                rs.spec.as_mut().unwrap().replicas = Some(1);
                 true
             })
             .await
@@ -734,14 +656,15 @@ mod tests {
         let left = owned(&store, "web");
         assert_eq!(left.len(), 1);
         assert_eq!(
-            left[0].name, "orphan",
+            left[0].name(),
+            "orphan",
             "pending (new) pods go before running ones"
         );
 
         // a pod that failed is replaced
         store
-            .update(Kind::Pod, "orphan", Source::Node, |b| {
-                b["status"]["phase"] = json!("Failed");
+            .update("orphan", Source::Node, |p: &mut Pod| {
+                p.status.as_mut().unwrap().phase = Some("Failed".into());
                 true
             })
             .await
@@ -749,63 +672,45 @@ mod tests {
         c.reconcile("web").await.unwrap();
         let left = owned(&store, "web");
         assert_eq!(left.len(), 1);
-        assert_ne!(left[0].name, "orphan");
+        assert_ne!(left[0].name(), "orphan");
     }
 
     #[tokio::test]
     async fn pods_of_a_deleted_replica_set_are_collected_and_never_created() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("k1s.db")).unwrap();
-        let c = ReplicaSetController::new(store.clone(), Events::default());
-        store
-            .create(Kind::ReplicaSet, rs_body("gone", 2), Source::Api)
-            .await
-            .unwrap();
-        let rs = store.get(Kind::ReplicaSet, "gone").unwrap();
+        let c = controller(&store);
+        store.create(rs_body("gone", 2), Source::Api).await.unwrap();
+        let rs = store.get::<ReplicaSet>("gone").unwrap();
         // a batch written for an owner deleted meanwhile is refused whole
         store
-            .delete(Kind::ReplicaSet, "gone", None, Source::Api)
+            .delete::<ReplicaSet>("gone", None, Source::Api)
             .await
             .unwrap();
         let late = vec![
-            Op::Create(Kind::Pod, pod_from_template(&rs, "gone-late1")),
+            Op::create(pod_from_template(&rs, "gone-late1", Clock::system().time())),
             require(&rs),
         ];
         assert!(matches!(
             store.apply(late, Source::ReplicaSets).await,
             Err(StoreError::NotFound { .. })
         ));
-        assert!(store.get(Kind::Pod, "gone-late1").is_none());
+        assert!(store.get::<Pod>("gone-late1").is_none());
         // a pod that slipped through anyway is collected on the owner's next pass
-        store
-            .create(
-                Kind::Pod,
-                loose_pod("gone-x", "gone", Some("uid-gone")),
-                Source::Api,
-            )
-            .await
-            .unwrap();
-        store
-            .update(Kind::Pod, "gone-x", Source::Api, |b| {
-                b["metadata"]["ownerReferences"][0]["name"] = json!("gone");
-                true
-            })
-            .await
-            .unwrap();
+        let mut stray = loose_pod("gone-x", "gone", None);
+        stray.metadata.owner_references = Some(vec![oref("uid-gone", "gone")]);
+        store.create(stray, Source::Api).await.unwrap();
         c.reconcile("gone").await.unwrap();
-        assert!(store.get(Kind::Pod, "gone-x").unwrap().is_deleting());
+        assert!(store.get::<Pod>("gone-x").unwrap().is_deleting());
     }
 
     #[test]
     fn adoption_and_release_edit_owner_references() {
-        let mut b = json!({"metadata": {"name": "p"}});
-        assert!(adopt(&mut b, json!({"uid": "u1", "controller": true})));
-        assert_eq!(controller_uid(&b), Some("u1"));
-        assert!(
-            !adopt(&mut b, json!({"uid": "u2", "controller": true})),
-            "never steal a pod"
-        );
-        assert!(release(&mut b, "u1"));
-        assert_eq!(controller_uid(&b), None);
+        let mut p = Pod::default();
+        assert!(adopt(&mut p, oref("u1", "a")));
+        assert_eq!(controller_uid(&p), Some("u1"));
+        assert!(!adopt(&mut p, oref("u2", "b")), "never steal a pod");
+        assert!(release(&mut p, "u1"));
+        assert_eq!(controller_uid(&p), None);
     }
 }

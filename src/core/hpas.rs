@@ -2,6 +2,10 @@
 //! controller takes, and the hpa shapes.
 
 use super::*;
+use k8s_openapi::api::autoscaling::v2::{
+    HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerSpec,
+    HorizontalPodAutoscalerStatus,
+};
 
 /// The HPA's way to scale: the same path as a user's scale, through the core.
 pub(super) struct CoreScaler(pub(super) Weak<K1s>);
@@ -32,16 +36,9 @@ impl K1s {
     ) -> Result<Created<HpaDetails>, CoreError> {
         let admitted = model::hpa::admit_hpa(value, self.config.max_replicas)?;
         let mut hpa = admitted.object;
-        let name = name_new_object(&mut hpa.metadata)?;
-        let body = new_body(
-            &hpa,
-            "autoscaling/v2",
-            "HorizontalPodAutoscaler",
-            json!({"desiredReplicas": 0}),
-        )?;
-        self.store
-            .create(Kind::HorizontalPodAutoscaler, body, Source::Api)
-            .await?;
+        let name = self.name_new_object(&mut hpa.metadata)?;
+        hpa.status = Some(HorizontalPodAutoscalerStatus::default());
+        self.store.create(hpa, Source::Api).await?;
         if let Some(c) = self.hpas.get() {
             c.enqueue(&name);
         }
@@ -55,14 +52,11 @@ impl K1s {
     pub async fn remove_horizontal_pod_autoscaler(&self, name: &str) -> Result<HpaView, CoreError> {
         let removed = self
             .store
-            .delete(Kind::HorizontalPodAutoscaler, name, None, Source::Api)
+            .delete::<HorizontalPodAutoscaler>(name, None, Source::Api)
             .await?
-            .ok_or_else(|| CoreError::NotFound {
-                kind: "horizontalpodautoscaler",
-                name: name.to_string(),
-            })?;
+            .ok_or_else(|| not_found(name))?;
         if let Some(c) = self.hpas.get() {
-            c.forget(&removed.uid);
+            c.forget(removed.uid());
         }
         self.events.forget(Kind::HorizontalPodAutoscaler, name);
         Ok(hpa_view(&removed))
@@ -73,17 +67,14 @@ impl K1s {
     pub fn get_horizontal_pod_autoscaler(&self, name: &str) -> Result<HpaDetails, CoreError> {
         let h = self
             .store
-            .get(Kind::HorizontalPodAutoscaler, name)
-            .ok_or_else(|| CoreError::NotFound {
-                kind: "horizontalpodautoscaler",
-                name: name.to_string(),
-            })?;
-        let status = h.body.get("status").cloned().unwrap_or(json!({}));
+            .get::<HorizontalPodAutoscaler>(name)
+            .ok_or_else(|| not_found(name))?;
+        let status = h.status.clone().unwrap_or_default();
         Ok(HpaDetails {
             hpa: hpa_view(&h),
-            spec: h.body.get("spec").cloned().unwrap_or(json!({})),
-            conditions: status.get("conditions").cloned().unwrap_or(json!([])),
+            conditions: status.conditions.clone().unwrap_or_default(),
             status,
+            spec: h.spec.unwrap_or_default(),
             events: self.events.of(Kind::HorizontalPodAutoscaler, name),
         })
     }
@@ -93,13 +84,20 @@ impl K1s {
         &self,
         selector: &BTreeMap<String, String>,
     ) -> Vec<HpaView> {
-        self.store.scan(Kind::HorizontalPodAutoscaler, |o| {
-            model::labels::matches(&o.labels(), selector).then(|| hpa_view(o))
+        self.store.scan(|h: &HorizontalPodAutoscaler| {
+            model::labels::matches(h.labels(), selector).then(|| hpa_view(h))
         })
     }
 }
 
-/// The hpa shape of SPEC §4.
+fn not_found(name: &str) -> CoreError {
+    CoreError::NotFound {
+        kind: "horizontalpodautoscaler",
+        name: name.to_string(),
+    }
+}
+
+/// The hpa shape (docs/decisions.md, "Result shapes").
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HpaView {
@@ -123,43 +121,73 @@ pub struct HpaView {
     pub creation_timestamp: String,
 }
 
-/// The hpaExtra shape of SPEC §4.
+/// The hpaExtra shape (docs/decisions.md, "Result shapes").
 #[derive(Debug, Clone, Serialize)]
 pub struct HpaDetails {
     /// The hpa shape.
     #[serde(flatten)]
     pub hpa: HpaView,
     /// Its spec (v2 form).
-    pub spec: Value,
+    pub spec: HorizontalPodAutoscalerSpec,
     /// Its status: currentMetrics, lastScaleTime, …
-    pub status: Value,
+    pub status: HorizontalPodAutoscalerStatus,
     /// Its conditions (AbleToScale, ScalingActive, ScalingLimited).
-    pub conditions: Value,
+    pub conditions: Vec<HorizontalPodAutoscalerCondition>,
     /// Recent events.
     pub events: Vec<Event>,
 }
 
 /// The hpa shape of a stored HPA.
-pub fn hpa_view(obj: &Object) -> HpaView {
-    let b = &obj.body;
-    let n = |p: &str| b.pointer(p).and_then(Value::as_i64);
+pub fn hpa_view(h: &HorizontalPodAutoscaler) -> HpaView {
+    let spec = h.spec.as_ref();
+    let status = h.status.as_ref();
     HpaView {
-        name: obj.name.clone(),
-        uid: obj.uid.clone(),
-        target: b
-            .pointer("/spec/scaleTargetRef/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        min_replicas: n("/spec/minReplicas").unwrap_or(1),
-        max_replicas: n("/spec/maxReplicas").unwrap_or(0),
-        current_replicas: n("/status/currentReplicas"),
-        desired_replicas: n("/status/desiredReplicas"),
-        labels: obj.labels(),
-        creation_timestamp: b
-            .pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        name: h.name().to_string(),
+        uid: h.uid().to_string(),
+        target: spec
+            .map(|s| s.scale_target_ref.name.clone())
+            .unwrap_or_default(),
+        min_replicas: spec.and_then(|s| s.min_replicas).map_or(1, i64::from),
+        max_replicas: spec.map_or(0, |s| i64::from(s.max_replicas)),
+        current_replicas: status.and_then(|s| s.current_replicas).map(i64::from),
+        desired_replicas: status.map(|s| i64::from(s.desired_replicas)),
+        labels: h.labels().clone(),
+        creation_timestamp: h.created(),
+    }
+}
+
+/// The REST front door's HPA operations.
+pub struct HpaOps;
+
+impl KindOps for HpaOps {
+    fn create<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        body: Value,
+    ) -> BoxFuture<'a, Result<Created<Json>, CoreError>> {
+        Box::pin(async move {
+            let c = k1s.add_horizontal_pod_autoscaler(body).await?;
+            Ok(Created {
+                object: Json::of(&c.object)?,
+                warnings: c.warnings,
+            })
+        })
+    }
+
+    fn list(&self, k1s: &K1s, selector: &BTreeMap<String, String>) -> Result<Json, CoreError> {
+        Json::of(&k1s.list_horizontal_pod_autoscalers(selector))
+    }
+
+    fn get<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        name: &'a str,
+        _opts: GetOptions,
+    ) -> BoxFuture<'a, Result<Json, CoreError>> {
+        Box::pin(async move { Json::of(&k1s.get_horizontal_pod_autoscaler(name)?) })
+    }
+
+    fn delete<'a>(&'a self, k1s: &'a K1s, name: &'a str) -> BoxFuture<'a, Result<Json, CoreError>> {
+        Box::pin(async move { Json::of(&k1s.remove_horizontal_pod_autoscaler(name).await?) })
     }
 }

@@ -7,28 +7,32 @@ mod hpas;
 mod pods;
 mod replicasets;
 
-pub use hpas::{HpaDetails, HpaView, hpa_view};
-pub use pods::{PodDetails, PodView, StatsView, pod_view};
-pub use replicasets::{RsDetails, RsView, rs_view};
+pub use hpas::{HpaDetails, HpaOps, HpaView, hpa_view};
+pub use pods::{PodDetails, PodOps, PodView, StatsView, pod_view};
+pub use replicasets::{ReplicaSetOps, RsDetails, RsPod, RsView, rs_view};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::controller::hpa::{HpaController, Scaler};
 use crate::controller::replicaset::{self as rsc, ReplicaSetController};
 use crate::events::{Event, Events};
+use crate::model::status::PodExt;
 use crate::model::{self, AdmissionOptions, BadBody, HostLimits, Invalid};
 use crate::node::{NodeAgent, Outcome};
+use crate::reconcile::Clock;
 use crate::runtime::logs::{KEEP_LINES, Logs};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::{ContainerRuntime, RuntimeError};
-use crate::store::{Kind, Object, Op, Source, Store, StoreError};
+use crate::store::{Kind, MetaExt, Op, Source, Store, StoreError};
 
 /// Server settings the core needs (SPEC §6).
 #[derive(Debug, Clone)]
@@ -78,6 +82,9 @@ pub enum CoreError {
     /// The name is in use, or being deleted, or a host port is taken (409).
     #[error("{0}")]
     Conflict(String),
+    /// The operation does not apply to this kind (405).
+    #[error("{0}")]
+    NotAllowed(String),
     /// The Docker engine cannot be reached (503).
     #[error("Docker engine unreachable: {0}")]
     Unavailable(String),
@@ -129,6 +136,63 @@ pub enum InitError {
     Store(#[from] StoreError),
 }
 
+/// A `/k1s` result shape, serialized as JSON (the REST front door sends it as is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json(pub Vec<u8>);
+
+impl Json {
+    /// Serializes a result shape.
+    pub fn of(v: &impl Serialize) -> Result<Json, CoreError> {
+        serde_json::to_vec(v)
+            .map(Json)
+            .map_err(|e| CoreError::Store(StoreError::Corrupt(e)))
+    }
+}
+
+/// Options of a `GET /k1s/<kind>/NAME`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GetOptions {
+    /// How many log lines a pod's details carry (default 1000).
+    pub tail_lines: Option<u32>,
+}
+
+/// What the REST front door can do with one kind: the handout's five routes. Each
+/// kind's implementation admits bodies with its rules and answers with its shapes;
+/// the registry (`crate::registry`) points at it.
+pub trait KindOps: Send + Sync {
+    /// `POST /k1s/<kind>`: admit and store; the details shape, and warnings.
+    fn create<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        body: Value,
+    ) -> BoxFuture<'a, Result<Created<Json>, CoreError>>;
+    /// `GET /k1s/<kind>?labels=…`: the list shape.
+    fn list(&self, k1s: &K1s, selector: &BTreeMap<String, String>) -> Result<Json, CoreError>;
+    /// `GET /k1s/<kind>/NAME`: the details shape.
+    fn get<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        name: &'a str,
+        opts: GetOptions,
+    ) -> BoxFuture<'a, Result<Json, CoreError>>;
+    /// `DELETE /k1s/<kind>/NAME`: answers at once with the shape of what was deleted.
+    fn delete<'a>(&'a self, k1s: &'a K1s, name: &'a str) -> BoxFuture<'a, Result<Json, CoreError>>;
+    /// `PATCH /k1s/<kind>/NAME` (JSON merge patch), where the kind allows it.
+    fn patch<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        name: &'a str,
+        patch: Value,
+    ) -> BoxFuture<'a, Result<Json, CoreError>> {
+        let _ = (k1s, patch);
+        Box::pin(async move {
+            Err(CoreError::NotAllowed(format!(
+                "{name}: this kind cannot be patched through /k1s"
+            )))
+        })
+    }
+}
+
 /// Result of a create: the object plus admission warnings.
 #[derive(Debug, Clone)]
 pub struct Created<T> {
@@ -150,6 +214,7 @@ pub struct K1s {
     events: Events,
     config: Config,
     host: Mutex<Option<HostLimits>>,
+    clock: Clock,
     // Serializes the host-port check with the store write that claims the ports.
     host_port_admission: tokio::sync::Mutex<()>,
 }
@@ -163,6 +228,7 @@ impl K1s {
         runtime: Arc<dyn ContainerRuntime>,
     ) -> Result<Arc<K1s>, InitError> {
         let store = Store::open(&config.db)?;
+        let clock = Clock::system();
         let metrics = Metrics::new(runtime.clone());
         let events = Events::default();
         let logs = Logs::new(runtime.clone());
@@ -172,9 +238,10 @@ impl K1s {
             metrics.clone(),
             logs.clone(),
             events.clone(),
+            clock,
         );
         // Every stored ReplicaSet is reconciled again at start (its resync fires at once).
-        let replica_sets = ReplicaSetController::start(store.clone(), events.clone());
+        let replica_sets = ReplicaSetController::start(store.clone(), events.clone(), clock);
         let k1s = Arc::new(K1s {
             store,
             runtime,
@@ -186,15 +253,17 @@ impl K1s {
             events,
             config,
             host: Mutex::new(None),
+            clock,
             host_port_admission: tokio::sync::Mutex::new(()),
         });
         let scaler = Arc::new(hpas::CoreScaler(Arc::downgrade(&k1s)));
         let hpas = HpaController::new(
             k1s.store.clone(),
-            k1s.metrics.clone(),
+            Arc::new(k1s.metrics.clone()),
             k1s.events.clone(),
             scaler,
             k1s.config.hpa_sync_period,
+            clock,
         )
         .start();
         let _ = k1s.hpas.set(hpas);
@@ -218,9 +287,14 @@ impl K1s {
         self.store.instance_id()
     }
 
-    /// How many containers are being sampled for stats.
-    pub fn stats_streams(&self) -> usize {
-        self.metrics.streams()
+    /// Stops every control loop (the node agent and the controllers); pods keep
+    /// running. The server calls this on its way out.
+    pub fn shutdown(&self) {
+        self.agent.shutdown();
+        self.replica_sets.shutdown();
+        if let Some(h) = self.hpas.get() {
+            h.shutdown();
+        }
     }
 
     async fn host_limits(&self) -> HostLimits {
@@ -248,48 +322,38 @@ impl K1s {
     }
 }
 
-/// Names a new object (`generateName` → prefix + 5 random characters) and gives it a
-/// uid and its first generation; server-owned fields the client sent are dropped.
-fn name_new_object(
-    meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Result<String, CoreError> {
-    let name = match (&meta.name, &meta.generate_name) {
-        (Some(n), _) => n.clone(),
-        (None, Some(prefix)) => model::pod::generated_name(prefix, &crate::util::random_suffix(5)),
-        // Admission requires one of the two; keep a clear error all the same.
-        (None, None) => {
-            return Err(CoreError::Invalid(Invalid {
-                causes: vec![model::FieldError::required_detail(
-                    "metadata.name",
-                    "name or generateName is required",
-                )],
-            }));
-        }
-    };
-    meta.name = Some(name.clone());
-    meta.namespace = Some("default".into());
-    meta.uid = Some(crate::util::new_uid());
-    meta.generation = Some(1);
-    meta.resource_version = None;
-    meta.creation_timestamp = None;
-    meta.deletion_timestamp = None;
-    Ok(name)
-}
-
-/// The stored form of a new object: its type, a creation time, an initial status.
-fn new_body(
-    obj: &impl Serialize,
-    api_version: &str,
-    kind: &str,
-    status: Value,
-) -> Result<Value, CoreError> {
-    let mut body =
-        serde_json::to_value(obj).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
-    body["apiVersion"] = json!(api_version);
-    body["kind"] = json!(kind);
-    body["metadata"]["creationTimestamp"] = json!(crate::util::now_rfc3339());
-    body["status"] = status;
-    Ok(body)
+impl K1s {
+    /// Names a new object (`generateName` → prefix + 5 random characters) and gives it
+    /// a uid, a creation time and its first generation; server-owned fields the client
+    /// sent are dropped.
+    fn name_new_object(
+        &self,
+        meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Result<String, CoreError> {
+        let name = match (&meta.name, &meta.generate_name) {
+            (Some(n), _) => n.clone(),
+            (None, Some(prefix)) => {
+                model::pod::generated_name(prefix, &crate::util::random_suffix(5))
+            }
+            // Admission requires one of the two; keep a clear error all the same.
+            (None, None) => {
+                return Err(CoreError::Invalid(Invalid {
+                    causes: vec![model::FieldError::required_detail(
+                        "metadata.name",
+                        "name or generateName is required",
+                    )],
+                }));
+            }
+        };
+        meta.name = Some(name.clone());
+        meta.namespace = Some("default".into());
+        meta.uid = Some(crate::util::new_uid());
+        meta.generation = Some(1);
+        meta.resource_version = None;
+        meta.creation_timestamp = Some(self.clock.time());
+        meta.deletion_timestamp = None;
+        Ok(name)
+    }
 }
 
 /// This machine's CPUs and memory, for when the engine cannot tell.

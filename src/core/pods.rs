@@ -1,6 +1,8 @@
 //! Pods: `add_pod`, `remove_pod`, `get_pod`, `list_pods`, and the pod shapes.
 
 use super::*;
+use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 /// The pod shape of SPEC §4.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -27,7 +29,7 @@ pub struct PodView {
     /// Creation time.
     pub creation_timestamp: String,
     /// Owners (ReplicaSets).
-    pub owner_references: Vec<Value>,
+    pub owner_references: Vec<OwnerReference>,
 }
 
 /// CPU and memory of a pod, from the metrics cache.
@@ -47,9 +49,9 @@ pub struct PodDetails {
     #[serde(flatten)]
     pub pod: PodView,
     /// Container state (`{"running": …}`, `{"waiting": {"reason": …}}`, …).
-    pub state: Value,
+    pub state: ContainerState,
     /// The previous run's state, if any.
-    pub last_state: Value,
+    pub last_state: ContainerState,
     /// Image id.
     #[serde(rename = "imageID")]
     pub image_id: Option<String>,
@@ -66,10 +68,10 @@ pub struct PodDetails {
     /// Recent events.
     pub events: Vec<Event>,
     /// The pod's spec.
-    pub spec: Value,
+    pub spec: PodSpec,
     /// The pod's full status.
     #[serde(rename = "podStatus")]
-    pub pod_status: Value,
+    pub pod_status: PodStatus,
 }
 
 /// Annotation holding admission warnings, so `get_pod` can show them later.
@@ -83,7 +85,7 @@ impl K1s {
         let admitted = model::pod::admit_pod(value, &host, &self.admission())?;
         let mut pod = admitted.object;
         let warnings = admitted.warnings;
-        let name = name_new_object(&mut pod.metadata)?;
+        let name = self.name_new_object(&mut pod.metadata)?;
         self.runtime.ping().await?;
         self.check_name_free(&name).await?;
         // Host ports are checked against the stored pods and then claimed by storing
@@ -95,26 +97,33 @@ impl K1s {
             pod.metadata
                 .annotations
                 .get_or_insert_with(BTreeMap::new)
-                .insert(ANNOTATION_WARNINGS.into(), json!(warnings).to_string());
+                .insert(
+                    ANNOTATION_WARNINGS.into(),
+                    serde_json::to_string(&warnings).unwrap_or_default(),
+                );
         }
-        // The first container only runs: say so in the status too (SPEC §1).
-        let mut status = json!({"phase": "Pending", "qosClass": qos_class(&pod)});
+        // The first container only runs: say so in the status too (docs/decisions.md,
+        // "One container per pod").
         let ignored: Vec<&str> = pod
             .spec
             .iter()
             .flat_map(|s| s.containers.iter().skip(1))
             .map(|c| c.name.as_str())
             .collect();
-        if !ignored.is_empty() {
-            status["message"] = json!(format!(
-                "K1s runs only the first container of a pod; ignored: {}",
-                ignored.join(", ")
-            ));
-        }
-        let body = new_body(&pod, "v1", "Pod", status)?;
+        pod.status = Some(PodStatus {
+            phase: Some("Pending".into()),
+            qos_class: Some(qos_class(&pod).into()),
+            message: (!ignored.is_empty()).then(|| {
+                format!(
+                    "K1s runs only the first container of a pod; ignored: {}",
+                    ignored.join(", ")
+                )
+            }),
+            ..Default::default()
+        });
 
         let outcome = self.agent.expect(&name);
-        let stored = match self.store.create(Kind::Pod, body, Source::Api).await {
+        let stored = match self.store.create(pod, Source::Api).await {
             Ok(o) => o,
             Err(e) => {
                 drop(outcome);
@@ -148,8 +157,8 @@ impl K1s {
         // with what was stored or last seen, as Kubernetes answers.
         let latest = self
             .store
-            .get(Kind::Pod, &name)
-            .filter(|o| o.uid == stored.uid)
+            .get::<Pod>(&name)
+            .filter(|o| o.uid() == stored.uid())
             .unwrap_or(stored);
         let details = self.details_of(latest, Some(0)).await;
         Ok(Created {
@@ -159,7 +168,7 @@ impl K1s {
     }
 
     async fn check_name_free(&self, name: &str) -> Result<(), CoreError> {
-        if let Some(existing) = self.store.get(Kind::Pod, name) {
+        if let Some(existing) = self.store.get::<Pod>(name) {
             return Err(CoreError::Conflict(if existing.is_deleting() {
                 format!("pod \"{name}\" is being deleted; try again when it is gone")
             } else {
@@ -186,21 +195,18 @@ impl K1s {
         if wanted.is_empty() {
             return Ok(());
         }
-        for other in self.store.list(Kind::Pod) {
-            let phase = other.body.pointer("/status/phase").and_then(Value::as_str);
-            if matches!(phase, Some("Succeeded" | "Failed")) {
-                continue;
-            }
-            let Ok(op) = serde_json::from_value::<Pod>(other.body.clone()) else {
-                continue;
-            };
-            for (port, proto, ip) in host_ports(&op) {
+        // Only pods that publish host ports are looked at, without copies.
+        let taken = self.store.scan(|other: &Pod| {
+            let ports = host_ports(other);
+            (!other.is_finished() && !ports.is_empty()).then(|| (other.name().to_string(), ports))
+        });
+        for (other, ports) in taken {
+            for (port, proto, ip) in ports {
                 for (wp, wproto, wip) in &wanted {
                     let ips_overlap = ip.is_empty() || wip.is_empty() || ip == *wip;
                     if port == *wp && proto == *wproto && ips_overlap {
                         return Err(CoreError::Conflict(format!(
-                            "hostPort {port}/{proto} is already used by pod \"{}\"",
-                            other.name
+                            "hostPort {port}/{proto} is already used by pod \"{other}\""
                         )));
                     }
                 }
@@ -216,16 +222,16 @@ impl K1s {
             kind: "pod",
             name: name.to_string(),
         };
-        let current = self.store.get(Kind::Pod, name).ok_or_else(not_found)?;
+        let current = self.store.get::<Pod>(name).ok_or_else(not_found)?;
         if current.is_deleting() {
             return Err(not_found());
         }
-        let uid = current.uid.clone();
+        let uid = current.uid().to_string();
+        let now = self.clock.time();
         let obj = self
             .store
-            .update(Kind::Pod, name, Source::Api, move |body| {
-                body.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid.as_str())
-                    && rsc::mark_deleted(body)
+            .update::<Pod>(name, Source::Api, move |p| {
+                p.uid() == uid && rsc::mark_deleted(p, now)
             })
             .await?;
         self.agent.enqueue(name);
@@ -241,7 +247,7 @@ impl K1s {
     ) -> Result<PodDetails, CoreError> {
         let obj = self
             .store
-            .get(Kind::Pod, name)
+            .get::<Pod>(name)
             .filter(|o| !o.is_deleting())
             .ok_or_else(|| CoreError::NotFound {
                 kind: "pod",
@@ -250,47 +256,36 @@ impl K1s {
         Ok(self.details_of(obj, tail_lines).await)
     }
 
-    async fn details_of(&self, obj: Object, tail_lines: Option<u32>) -> PodDetails {
-        let view = pod_view(&obj);
-        let cs = obj
-            .body
-            .pointer("/status/containerStatuses/0")
-            .cloned()
-            .unwrap_or(json!({}));
-        let state = cs.get("state").cloned().unwrap_or(json!({}));
+    async fn details_of(&self, pod: Pod, tail_lines: Option<u32>) -> PodDetails {
+        let view = pod_view(&pod);
+        let cs = pod.container_status().cloned().unwrap_or_default();
         let tail = tail_lines.unwrap_or(1000);
         let logs = match (&view.id, tail) {
             (_, 0) | (None, _) => String::new(),
             (Some(id), tail) => self.logs_of(id, &cs, tail).await,
         };
         let usage = view.id.as_deref().and_then(|id| self.metrics.latest(id));
-        let warnings = obj
-            .body
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                ANNOTATION_WARNINGS.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
+        let warnings = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_WARNINGS))
             .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
             .unwrap_or_default();
         PodDetails {
-            state,
-            last_state: cs.get("lastState").cloned().unwrap_or(json!({})),
-            image_id: cs
-                .get("imageID")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            start_time: obj
-                .body
-                .pointer("/status/startTime")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            restart_policy: obj
-                .body
-                .pointer("/spec/restartPolicy")
-                .and_then(Value::as_str)
-                .unwrap_or("Always")
-                .to_string(),
+            state: cs.state.clone().unwrap_or_default(),
+            last_state: cs.last_state.clone().unwrap_or_default(),
+            image_id: Some(cs.image_id.clone()).filter(|s| !s.is_empty()),
+            start_time: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .map(|t| crate::util::format_time(&t.0)),
+            restart_policy: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.restart_policy.clone())
+                .unwrap_or_else(|| "Always".into()),
             logs,
             stats: StatsView {
                 cpu_percent: usage
@@ -299,24 +294,34 @@ impl K1s {
                 memory_bytes: usage.map(|u| u.memory_bytes),
             },
             warnings,
-            events: self.events.of(Kind::Pod, &obj.name),
-            spec: obj.body.get("spec").cloned().unwrap_or(json!({})),
-            pod_status: obj.body.get("status").cloned().unwrap_or(json!({})),
+            events: self.events.of(Kind::Pod, pod.name()),
             pod: view,
+            spec: pod.spec.unwrap_or_default(),
+            pod_status: pod.status.unwrap_or_default(),
         }
     }
 
     /// The last `tail` lines of the container's current run: from the log cache, or
     /// (longer tails, a run K1s did not follow) from the engine, bounded in time.
-    async fn logs_of(&self, id: &str, cs: &Value, tail: u32) -> String {
+    async fn logs_of(&self, id: &str, cs: &ContainerStatus, tail: u32) -> String {
         // The current run, or while waiting to restart, the run that just ended.
-        let started = cs
-            .pointer("/state/running/startedAt")
-            .or_else(|| cs.pointer("/state/terminated/startedAt"))
-            .or_else(|| cs.pointer("/lastState/terminated/startedAt"))
-            .and_then(Value::as_str);
-        let ended = cs.pointer("/state/running").is_none();
-        let since = crate::node::run_start_unix(started);
+        let state = cs.state.as_ref();
+        let started = state
+            .and_then(|s| s.running.as_ref())
+            .and_then(|r| r.started_at.as_ref())
+            .or_else(|| {
+                state
+                    .and_then(|s| s.terminated.as_ref())
+                    .and_then(|t| t.started_at.as_ref())
+            })
+            .or_else(|| {
+                cs.last_state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .and_then(|t| t.started_at.as_ref())
+            });
+        let ended = state.is_none_or(|s| s.running.is_none());
+        let since = started.map_or(0, |t| t.0.as_second());
         if tail as usize <= KEEP_LINES
             && let Some(text) = self.logs.tail(id, since, tail as usize)
         {
@@ -342,46 +347,26 @@ impl K1s {
     /// `list_pods(labels)`: pods carrying every given label, by name; pods being
     /// deleted are not listed.
     pub fn list_pods(&self, selector: &BTreeMap<String, String>) -> Vec<PodView> {
-        self.store.scan(Kind::Pod, |o| {
-            (!o.is_deleting() && model::labels::matches(&o.labels(), selector)).then(|| pod_view(o))
+        self.store.scan(|p: &Pod| {
+            (!p.is_deleting() && model::labels::matches(p.labels(), selector)).then(|| pod_view(p))
         })
     }
 }
 
 /// The pod shape of a stored pod.
-pub fn pod_view(obj: &Object) -> PodView {
-    let b = &obj.body;
-    let s = |p: &str| b.pointer(p).and_then(Value::as_str).map(str::to_string);
-    let cs = b.pointer("/status/containerStatuses/0");
-    let reason = cs.and_then(|cs| {
-        cs.pointer("/state/waiting/reason")
-            .or_else(|| cs.pointer("/state/terminated/reason"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
+pub fn pod_view(p: &Pod) -> PodView {
     PodView {
-        name: obj.name.clone(),
-        uid: obj.uid.clone(),
-        id: cs
-            .and_then(|cs| cs.get("containerID"))
-            .and_then(Value::as_str)
-            .map(|s| s.trim_start_matches("docker://").to_string())
-            .filter(|s| !s.is_empty()),
-        image: s("/spec/containers/0/image").unwrap_or_default(),
-        status: s("/status/phase").unwrap_or_else(|| "Pending".into()),
-        reason,
-        labels: obj.labels(),
-        addr: s("/status/podIP"),
-        restart_count: cs
-            .and_then(|cs| cs.get("restartCount"))
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
-        creation_timestamp: s("/metadata/creationTimestamp").unwrap_or_default(),
-        owner_references: b
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
+        name: p.name().to_string(),
+        uid: p.uid().to_string(),
+        id: p.container_id().map(str::to_string),
+        image: p.image().to_string(),
+        status: p.phase().to_string(),
+        reason: p.state_reason().map(str::to_string),
+        labels: p.labels().clone(),
+        addr: p.pod_ip().map(str::to_string),
+        restart_count: i64::from(p.restart_count()),
+        creation_timestamp: p.created(),
+        owner_references: p.metadata.owner_references.clone().unwrap_or_default(),
     }
 }
 
@@ -423,5 +408,41 @@ fn qos_class(pod: &Pod) -> &'static str {
         "Guaranteed"
     } else {
         "Burstable"
+    }
+}
+
+/// The REST front door's pod operations.
+pub struct PodOps;
+
+impl KindOps for PodOps {
+    fn create<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        body: Value,
+    ) -> BoxFuture<'a, Result<Created<Json>, CoreError>> {
+        Box::pin(async move {
+            let c = k1s.add_pod(body).await?;
+            Ok(Created {
+                object: Json::of(&c.object)?,
+                warnings: c.warnings,
+            })
+        })
+    }
+
+    fn list(&self, k1s: &K1s, selector: &BTreeMap<String, String>) -> Result<Json, CoreError> {
+        Json::of(&k1s.list_pods(selector))
+    }
+
+    fn get<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        name: &'a str,
+        opts: GetOptions,
+    ) -> BoxFuture<'a, Result<Json, CoreError>> {
+        Box::pin(async move { Json::of(&k1s.get_pod(name, opts.tail_lines).await?) })
+    }
+
+    fn delete<'a>(&'a self, k1s: &'a K1s, name: &'a str) -> BoxFuture<'a, Result<Json, CoreError>> {
+        Box::pin(async move { Json::of(&k1s.remove_pod(name).await?) })
     }
 }

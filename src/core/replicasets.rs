@@ -2,6 +2,7 @@
 //! `list_replica_sets`, patch and scale, and the rs shapes.
 
 use super::*;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 
 impl K1s {
     /// `add_replica_set(spec)`: validates and stores a ReplicaSet; its controller
@@ -15,11 +16,9 @@ impl K1s {
             self.config.max_replicas,
         )?;
         let mut rs = admitted.object;
-        let name = name_new_object(&mut rs.metadata)?;
-        let body = new_body(&rs, "apps/v1", "ReplicaSet", json!({"replicas": 0}))?;
-        self.store
-            .create(Kind::ReplicaSet, body, Source::Api)
-            .await?;
+        let name = self.name_new_object(&mut rs.metadata)?;
+        rs.status = Some(ReplicaSetStatus::default());
+        self.store.create(rs, Source::Api).await?;
         self.replica_sets.enqueue(&name);
         Ok(Created {
             object: self.get_replica_set(&name)?,
@@ -32,21 +31,14 @@ impl K1s {
     pub async fn remove_replica_set(&self, name: &str) -> Result<RsView, CoreError> {
         let rs = self
             .store
-            .get(Kind::ReplicaSet, name)
-            .ok_or_else(|| CoreError::NotFound {
-                kind: "replicaset",
-                name: name.to_string(),
-            })?;
-        let mut ops = vec![Op::Delete(
-            Kind::ReplicaSet,
-            name.to_string(),
-            Some(rs.uid.clone()),
-        )];
-        let pods = self.store.scan(Kind::Pod, |p| {
-            (rsc::controller_uid(&p.body) == Some(rs.uid.as_str()) && !p.is_deleting())
-                .then(|| p.name.clone())
+            .get::<ReplicaSet>(name)
+            .ok_or_else(|| not_found(name))?;
+        let mut ops = vec![Op::delete::<ReplicaSet>(name, Some(rs.uid().to_string()))];
+        let pods = self.store.scan(|p: &Pod| {
+            (rsc::controller_uid(p) == Some(rs.uid()) && !p.is_deleting())
+                .then(|| p.name().to_string())
         });
-        ops.extend(rsc::deletion_marks(pods));
+        ops.extend(rsc::deletion_marks(pods, self.clock.time()));
         self.store.apply(ops, Source::Api).await?;
         self.events.forget(Kind::ReplicaSet, name);
         Ok(rs_view(&rs))
@@ -56,44 +48,37 @@ impl K1s {
     pub fn get_replica_set(&self, name: &str) -> Result<RsDetails, CoreError> {
         let rs = self
             .store
-            .get(Kind::ReplicaSet, name)
-            .ok_or_else(|| CoreError::NotFound {
-                kind: "replicaset",
-                name: name.to_string(),
-            })?;
-        let pods = self
-            .store
-            .list(Kind::Pod)
-            .into_iter()
-            .filter(|p| rsc::controller_uid(&p.body) == Some(rs.uid.as_str()) && !p.is_deleting())
-            .map(|p| {
-                let v = pod_view(&p);
-                json!({
-                    "name": v.name,
-                    "status": v.status,
-                    "phase": v.status,
-                    "reason": v.reason,
-                    "ready": rsc::is_ready(&p),
-                    "restartCount": v.restart_count,
-                    "addr": v.addr,
-                    "id": v.id,
-                    "creationTimestamp": v.creation_timestamp,
-                })
+            .get::<ReplicaSet>(name)
+            .ok_or_else(|| not_found(name))?;
+        let pods = self.store.scan(|p: &Pod| {
+            (rsc::controller_uid(p) == Some(rs.uid()) && !p.is_deleting()).then(|| {
+                let v = pod_view(p);
+                RsPod {
+                    phase: v.status.clone(),
+                    ready: p.is_ready(),
+                    name: v.name,
+                    status: v.status,
+                    reason: v.reason,
+                    restart_count: v.restart_count,
+                    addr: v.addr,
+                    id: v.id,
+                    creation_timestamp: v.creation_timestamp,
+                }
             })
-            .collect();
+        });
         Ok(RsDetails {
             rs: rs_view(&rs),
-            spec: rs.body.get("spec").cloned().unwrap_or(json!({})),
-            status: rs.body.get("status").cloned().unwrap_or(json!({})),
-            pods,
             events: self.events.of(Kind::ReplicaSet, name),
+            spec: rs.spec.unwrap_or_default(),
+            status: rs.status.unwrap_or_default(),
+            pods,
         })
     }
 
     /// `list_replica_sets(labels)`: ReplicaSets carrying every given label.
     pub fn list_replica_sets(&self, selector: &BTreeMap<String, String>) -> Vec<RsView> {
-        self.store.scan(Kind::ReplicaSet, |o| {
-            model::labels::matches(&o.labels(), selector).then(|| rs_view(o))
+        self.store.scan(|rs: &ReplicaSet| {
+            model::labels::matches(rs.labels(), selector).then(|| rs_view(rs))
         })
     }
 
@@ -129,14 +114,14 @@ impl K1s {
         patch: &Value,
         source: Source,
     ) -> Result<Option<RsView>, CoreError> {
-        let current =
-            self.store
-                .get(Kind::ReplicaSet, name)
-                .ok_or_else(|| CoreError::NotFound {
-                    kind: "replicaset",
-                    name: name.to_string(),
-                })?;
-        let mut body = current.body.clone();
+        let current = self
+            .store
+            .get::<ReplicaSet>(name)
+            .ok_or_else(|| not_found(name))?;
+        // A merge patch is JSON on JSON: the edge where the stored object meets the
+        // client's body. The result is admitted as a whole, as a create would be.
+        let mut body =
+            serde_json::to_value(&current).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
         model::strip_system_fields(&mut body);
         model::replicaset::merge_patch(&mut body, patch);
         let host = self.host_limits().await;
@@ -146,20 +131,16 @@ impl K1s {
             &self.admission(),
             self.config.max_replicas,
         )?;
-        let rs = admitted.object;
+        let new = admitted.object;
         let mut errs = Vec::new();
-        if rs.metadata.name.as_deref() != Some(name) {
+        if new.metadata.name.as_deref() != Some(name) {
             errs.push(model::FieldError::invalid(
                 "metadata.name",
-                rs.metadata.name.as_deref().unwrap_or(""),
+                new.metadata.name.as_deref().unwrap_or(""),
                 "field is immutable",
             ));
         }
-        let new_selector = rs
-            .spec
-            .as_ref()
-            .map(|s| serde_json::to_value(&s.selector).unwrap_or(Value::Null));
-        if new_selector.as_ref() != current.body.pointer("/spec/selector") {
+        if new.spec.as_ref().map(|s| &s.selector) != current.spec.as_ref().map(|s| &s.selector) {
             errs.push(model::FieldError::new(
                 "spec.selector",
                 "Invalid value: field is immutable",
@@ -168,47 +149,32 @@ impl K1s {
         if let Some(inv) = Invalid::from_causes(errs) {
             return Err(CoreError::Invalid(inv));
         }
-        let mut new =
-            serde_json::to_value(&rs).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
-        let uid = current.uid.clone();
-        let read_version = current.resource_version.to_string();
+        let read_version = current.resource_version();
         let moved_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let moved = moved_on.clone();
+        let uid = current.uid().to_string();
         let obj = self
             .store
-            .update(Kind::ReplicaSet, name, source, move |b| {
-                if b.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
+            .update::<ReplicaSet>(name, source, move |b| {
+                if b.uid() != uid {
                     return false;
                 }
-                if b.pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    != Some(read_version.as_str())
-                {
+                if b.resource_version() != read_version {
                     moved.store(true, std::sync::atomic::Ordering::Relaxed);
                     return false;
                 }
-                let spec_changed = b.get("spec") != new.get("spec");
-                let meta_changed = b.pointer("/metadata/labels") != new.pointer("/metadata/labels")
-                    || b.pointer("/metadata/annotations") != new.pointer("/metadata/annotations");
+                let spec_changed = b.spec != new.spec;
+                let meta_changed = b.metadata.labels != new.metadata.labels
+                    || b.metadata.annotations != new.metadata.annotations;
                 if !spec_changed && !meta_changed {
                     return false;
                 }
-                let generation = b
-                    .pointer("/metadata/generation")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
-                for k in ["uid", "creationTimestamp", "namespace"] {
-                    new["metadata"][k] = b["metadata"][k].clone();
+                if spec_changed {
+                    b.metadata.generation = Some(b.generation() + 1);
                 }
-                new["metadata"]["generation"] = json!(if spec_changed {
-                    generation + 1
-                } else {
-                    generation
-                });
-                new["apiVersion"] = json!("apps/v1");
-                new["kind"] = json!("ReplicaSet");
-                new["status"] = b.get("status").cloned().unwrap_or(json!({}));
-                *b = new;
+                b.metadata.labels = new.metadata.labels;
+                b.metadata.annotations = new.metadata.annotations;
+                b.spec = new.spec;
                 true
             })
             .await?;
@@ -226,12 +192,23 @@ impl K1s {
         replicas: i32,
         source: Source,
     ) -> Result<RsView, CoreError> {
-        self.patch_replica_set(name, json!({"spec": {"replicas": replicas}}), source)
-            .await
+        self.patch_replica_set(
+            name,
+            serde_json::json!({"spec": {"replicas": replicas}}),
+            source,
+        )
+        .await
     }
 }
 
-/// The rs shape of SPEC §4.
+fn not_found(name: &str) -> CoreError {
+    CoreError::NotFound {
+        kind: "replicaset",
+        name: name.to_string(),
+    }
+}
+
+/// The rs shape (docs/decisions.md, "Result shapes").
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RsView {
@@ -253,44 +230,105 @@ pub struct RsView {
     pub creation_timestamp: String,
 }
 
-/// The rsExtra shape of SPEC §4.
+/// One of a ReplicaSet's pods in its details.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RsPod {
+    /// Pod name.
+    pub name: String,
+    /// Phase.
+    pub status: String,
+    /// Phase (the same, under its Kubernetes name).
+    pub phase: String,
+    /// Container waiting/terminated reason.
+    pub reason: Option<String>,
+    /// Ready condition.
+    pub ready: bool,
+    /// Restarts of its container.
+    pub restart_count: i64,
+    /// Pod IP.
+    pub addr: Option<String>,
+    /// Container id.
+    pub id: Option<String>,
+    /// Creation time.
+    pub creation_timestamp: String,
+}
+
+/// The rsExtra shape (docs/decisions.md, "Result shapes").
 #[derive(Debug, Clone, Serialize)]
 pub struct RsDetails {
     /// The rs shape.
     #[serde(flatten)]
     pub rs: RsView,
     /// Its spec.
-    pub spec: Value,
+    pub spec: ReplicaSetSpec,
     /// Its status.
-    pub status: Value,
+    pub status: ReplicaSetStatus,
     /// Its pods: name, status (phase), reason, ready, restartCount, addr, id.
-    pub pods: Vec<Value>,
+    pub pods: Vec<RsPod>,
     /// Recent events.
     pub events: Vec<Event>,
 }
 
 /// The rs shape of a stored ReplicaSet.
-pub fn rs_view(obj: &Object) -> RsView {
-    let b = &obj.body;
-    let n = |p: &str| b.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+pub fn rs_view(rs: &ReplicaSet) -> RsView {
+    let status = rs.status.as_ref();
     RsView {
-        name: obj.name.clone(),
-        uid: obj.uid.clone(),
-        replicas: b
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1),
-        current: n("/status/replicas"),
-        ready: n("/status/readyReplicas"),
-        labels: obj.labels(),
-        selector: b
-            .pointer("/spec/selector/matchLabels")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        name: rs.name().to_string(),
+        uid: rs.uid().to_string(),
+        replicas: i64::from(rsc::desired_replicas(rs)),
+        current: status.map_or(0, |s| i64::from(s.replicas)),
+        ready: status.and_then(|s| s.ready_replicas).map_or(0, i64::from),
+        labels: rs.labels().clone(),
+        selector: rsc::selector_of(rs)
+            .match_labels
+            .clone()
             .unwrap_or_default(),
-        creation_timestamp: b
-            .pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        creation_timestamp: rs.created(),
+    }
+}
+
+/// The REST front door's ReplicaSet operations.
+pub struct ReplicaSetOps;
+
+impl KindOps for ReplicaSetOps {
+    fn create<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        body: Value,
+    ) -> BoxFuture<'a, Result<Created<Json>, CoreError>> {
+        Box::pin(async move {
+            let c = k1s.add_replica_set(body).await?;
+            Ok(Created {
+                object: Json::of(&c.object)?,
+                warnings: c.warnings,
+            })
+        })
+    }
+
+    fn list(&self, k1s: &K1s, selector: &BTreeMap<String, String>) -> Result<Json, CoreError> {
+        Json::of(&k1s.list_replica_sets(selector))
+    }
+
+    fn get<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        name: &'a str,
+        _opts: GetOptions,
+    ) -> BoxFuture<'a, Result<Json, CoreError>> {
+        Box::pin(async move { Json::of(&k1s.get_replica_set(name)?) })
+    }
+
+    fn delete<'a>(&'a self, k1s: &'a K1s, name: &'a str) -> BoxFuture<'a, Result<Json, CoreError>> {
+        Box::pin(async move { Json::of(&k1s.remove_replica_set(name).await?) })
+    }
+
+    fn patch<'a>(
+        &'a self,
+        k1s: &'a K1s,
+        name: &'a str,
+        patch: Value,
+    ) -> BoxFuture<'a, Result<Json, CoreError>> {
+        Box::pin(async move { Json::of(&k1s.patch_replica_set(name, patch, Source::Api).await?) })
     }
 }

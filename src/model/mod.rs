@@ -15,6 +15,7 @@ pub mod names;
 pub mod pod;
 pub mod quantity;
 pub mod replicaset;
+pub mod status;
 
 pub use error::*;
 

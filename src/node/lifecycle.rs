@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::{
+    ContainerState as K8sState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting,
+};
 
 use crate::runtime::ContainerState;
 
@@ -168,35 +171,78 @@ pub fn terminated_reason(s: &ContainerState) -> &'static str {
 }
 
 /// `state.terminated` of a container status.
-pub fn terminated_json(s: &ContainerState, container_id: &str) -> Value {
-    let mut t = json!({
-        "exitCode": s.exit_code,
-        "reason": terminated_reason(s),
-        "containerID": format!("docker://{container_id}"),
-    });
-    if let Some(v) = s.started_at.as_deref().and_then(crate::util::docker_time) {
-        t["startedAt"] = json!(v);
+pub fn terminated_state(s: &ContainerState, container_id: &str) -> K8sState {
+    K8sState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code: i32::try_from(s.exit_code).unwrap_or(i32::MAX),
+            reason: Some(terminated_reason(s).into()),
+            container_id: Some(format!("{CONTAINER_ID_PREFIX}{container_id}")),
+            started_at: s
+                .started_at
+                .as_deref()
+                .and_then(crate::util::docker_k8s_time),
+            finished_at: s
+                .finished_at
+                .as_deref()
+                .and_then(crate::util::docker_k8s_time),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
-    if let Some(v) = s.finished_at.as_deref().and_then(crate::util::docker_time) {
-        t["finishedAt"] = json!(v);
+}
+
+/// The state of a container that vanished while its policy keeps it down (Kubernetes'
+/// words for a container that cannot be located).
+pub fn unknown_state() -> K8sState {
+    K8sState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code: 137,
+            reason: Some("ContainerStatusUnknown".into()),
+            message: Some("The container could not be located when the pod was terminated".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
-    json!({ "terminated": t })
 }
 
 /// `state.running` of a container status.
-pub fn running_json(s: &ContainerState) -> Value {
-    match s.started_at.as_deref().and_then(crate::util::docker_time) {
-        Some(t) => json!({"running": {"startedAt": t}}),
-        None => json!({"running": {}}),
+pub fn running_state(s: &ContainerState) -> K8sState {
+    K8sState {
+        running: Some(ContainerStateRunning {
+            started_at: s
+                .started_at
+                .as_deref()
+                .and_then(crate::util::docker_k8s_time),
+        }),
+        ..Default::default()
     }
 }
 
 /// `state.waiting` with a reason and message.
-pub fn waiting_json(reason: &str, message: Option<&str>) -> Value {
-    match message {
-        Some(m) => json!({"waiting": {"reason": reason, "message": m}}),
-        None => json!({"waiting": {"reason": reason}}),
+pub fn waiting_state(reason: &str, message: Option<&str>) -> K8sState {
+    K8sState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.into()),
+            message: message.map(str::to_string),
+        }),
+        ..Default::default()
     }
+}
+
+/// The prefix of a container status' `containerID` (Kubernetes names the runtime).
+pub const CONTAINER_ID_PREFIX: &str = "docker://";
+
+/// The engine's id in a `containerID` (`docker://…`); `None` when empty.
+pub fn engine_id(container_id: &str) -> Option<&str> {
+    let id = container_id
+        .strip_prefix(CONTAINER_ID_PREFIX)
+        .unwrap_or(container_id);
+    (!id.is_empty()).then_some(id)
+}
+
+/// The phases a pod never leaves.
+pub fn is_finished_phase(phase: Option<&str>) -> bool {
+    matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 #[cfg(test)]

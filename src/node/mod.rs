@@ -3,32 +3,34 @@
 //! Kubernetes' crash backoff), recreates containers removed behind K1s's back, stops
 //! and removes the containers of deleted pods, and feeds the metrics cache.
 //!
-//! It is driven by Docker's event stream and by store changes, through a deduplicating
-//! work queue keyed by pod name (a pod is never reconciled by two workers at once),
-//! with a periodic relist as the safety net. It only touches containers that carry
-//! this instance's id.
+//! It runs on the controller runtime (`crate::reconcile`), keyed by pod name (a pod is
+//! never reconciled by two workers at once), fed by Docker's event stream and by store
+//! changes, with a periodic relist as the safety net. It only touches containers that
+//! carry this instance's id.
 
 pub mod lifecycle;
 pub mod spec;
+pub mod status;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
-use serde_json::{Value, json};
-use tokio::sync::{Semaphore, broadcast, oneshot};
+use k8s_openapi::api::core::v1::{ContainerState as K8sState, Pod, PodStatus};
+use tokio::sync::{Semaphore, oneshot};
+use tokio::time::Instant;
 
-use crate::controller::workqueue::WorkQueue;
 use crate::events::Events;
+use crate::model::status::PodExt;
+use crate::reconcile::{Action, Clock, Controller, Enqueuer, Reconciler};
 use crate::runtime::logs::Logs;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::{
     ContainerInfo, ContainerRuntime, LABEL_INSTANCE, LABEL_POD, LABEL_UID, RuntimeError,
 };
-use crate::store::{Kind, Object, Source, Store};
+use crate::store::{Kind, MetaExt, Source, Store, StoreError};
 use lifecycle::{Backoff, RestartPolicy, Step};
 
 /// How many containers are created/started at once (stops are not bounded: a pod's
@@ -66,28 +68,43 @@ struct Memo {
     retry_due: Option<Instant>,
 }
 
-struct Inner {
+/// The kubelet's reconciler: one pod name → one step toward its container.
+pub struct Kubelet {
     store: Store,
     runtime: Arc<dyn ContainerRuntime>,
     metrics: Metrics,
     logs: Logs,
     events: Events,
-    queue: WorkQueue<String>,
-    memos: Mutex<HashMap<String, Memo>>,
+    clock: Clock,
+    queue: Enqueuer,
+    memos: Arc<Mutex<HashMap<String, Memo>>>,
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<Outcome>>>>,
-    deleting: Mutex<HashSet<String>>,
-    start_slots: Semaphore,
+    // Pods whose deletion task runs (outside the queue: a grace period holds no worker).
+    deleting: Arc<Mutex<HashSet<String>>>,
+    start_slots: Arc<Semaphore>,
     engine_up: AtomicBool,
 }
 
 /// Handle to the running agent; cheap to clone.
 #[derive(Clone)]
 pub struct NodeAgent {
-    inner: Arc<Inner>,
+    ctl: Controller<Kubelet>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Reconciler for Kubelet {
+    type Error = RuntimeError;
+    const NAME: &'static str = "node-agent";
+
+    async fn reconcile(&self, name: &str) -> Result<Action, RuntimeError> {
+        Ok(match self.reconcile_pod(name).await? {
+            Some(after) => Action::RequeueAfter(after),
+            None => Action::Done,
+        })
+    }
 }
 
 impl NodeAgent {
@@ -98,61 +115,95 @@ impl NodeAgent {
         metrics: Metrics,
         logs: Logs,
         events: Events,
+        clock: Clock,
     ) -> NodeAgent {
-        let agent = NodeAgent {
-            inner: Arc::new(Inner {
-                store,
-                runtime,
-                metrics,
-                logs,
-                events,
-                queue: WorkQueue::new(),
-                memos: Mutex::default(),
-                waiters: Mutex::default(),
-                deleting: Mutex::default(),
-                start_slots: Semaphore::new(START_SLOTS),
-                engine_up: AtomicBool::new(false),
-            }),
-        };
-        for _ in 0..WORKERS {
-            let a = agent.clone();
-            tokio::spawn(async move { a.worker().await });
-        }
-        let a = agent.clone();
-        tokio::spawn(async move { a.event_loop().await });
-        let a = agent.clone();
-        let rx = a.inner.store.watch();
-        tokio::spawn(async move { a.watch_store(rx).await });
-        let a = agent.clone();
-        tokio::spawn(async move {
+        let watch = store.watch();
+        let ctl = Controller::new_with(|queue| Kubelet {
+            store,
+            runtime,
+            metrics,
+            logs,
+            events,
+            clock,
+            queue,
+            memos: Arc::default(),
+            waiters: Mutex::default(),
+            deleting: Arc::default(),
+            start_slots: Arc::new(Semaphore::new(START_SLOTS)),
+            engine_up: AtomicBool::new(false),
+        });
+        ctl.run_workers(WORKERS);
+        let c = ctl.clone();
+        ctl.spawn_source(async move { c.reconciler().event_loop().await });
+        ctl.watch_store(
+            watch,
+            |_, ch| match &ch.object {
+                // The agent's own status writes need no reaction.
+                b if b.kind() == Kind::Pod && ch.source != Source::Node => {
+                    vec![b.name().to_string()]
+                }
+                _ => Vec::new(),
+            },
+            |k| k.store.names(Kind::Pod),
+        );
+        let c = ctl.clone();
+        ctl.spawn_source(async move {
             let mut tick = tokio::time::interval(RESYNC);
             loop {
                 tick.tick().await;
-                a.resync().await;
+                c.reconciler().resync().await;
             }
         });
-        agent
+        NodeAgent { ctl }
     }
 
     /// Asks for a pod to be reconciled.
     pub fn enqueue(&self, name: &str) {
-        self.inner.queue.add(name.to_string());
+        self.ctl.enqueue(name);
     }
 
     /// Registers interest in what becomes of a pod about to be created.
     pub fn expect(&self, name: &str) -> oneshot::Receiver<Outcome> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.inner.waiters)
+        lock(&self.ctl.reconciler().waiters)
             .entry(name.to_string())
             .or_default()
             .push(tx);
         rx
     }
 
+    /// Drops the interest registered by [`NodeAgent::expect`] once its POST answered.
+    pub fn forget_expectation(&self, name: &str) {
+        let mut waiters = lock(&self.ctl.reconciler().waiters);
+        if let Some(list) = waiters.get_mut(name) {
+            list.retain(|s| !s.is_closed());
+            if list.is_empty() {
+                waiters.remove(name);
+            }
+        }
+    }
+
+    /// Whether the event stream is connected (the engine answered lately).
+    pub fn engine_up(&self) -> bool {
+        self.ctl.reconciler().engine_up.load(Ordering::Relaxed)
+    }
+
+    /// Enqueues every pod, and every container of ours whose pod is gone.
+    pub async fn resync(&self) {
+        self.ctl.reconciler().resync().await;
+    }
+
+    /// Stops the workers and the sources (pods keep running).
+    pub fn shutdown(&self) {
+        self.ctl.shutdown();
+    }
+}
+
+impl Kubelet {
     /// A POST still waits on this pod (its answer is not given yet): only then may a
     /// refused create be rolled back. Senders whose POST gave up are dropped here.
     fn someone_waits(&self, name: &str) -> bool {
-        let mut waiters = lock(&self.inner.waiters);
+        let mut waiters = lock(&self.waiters);
         let Some(list) = waiters.get_mut(name) else {
             return false;
         };
@@ -164,83 +215,50 @@ impl NodeAgent {
         waiting
     }
 
-    /// Drops the interest registered by [`NodeAgent::expect`] once its POST answered.
-    pub fn forget_expectation(&self, name: &str) {
-        let mut waiters = lock(&self.inner.waiters);
-        if let Some(list) = waiters.get_mut(name) {
-            list.retain(|s| !s.is_closed());
-            if list.is_empty() {
-                waiters.remove(name);
-            }
-        }
-    }
-
-    /// Whether the event stream is connected (the engine answered lately).
-    pub fn engine_up(&self) -> bool {
-        self.inner.engine_up.load(Ordering::Relaxed)
-    }
-
     /// A running container: sample its stats and follow its output.
     fn watch_container(&self, c: &ContainerInfo) {
-        self.inner.metrics.watch(&c.id);
-        self.inner
-            .logs
+        self.metrics.watch(&c.id);
+        self.logs
             .follow(&c.id, run_start_unix(c.state.started_at.as_deref()));
     }
 
     /// A container that is gone: drop its figures and lines.
     fn forget_container(&self, id: &str) {
-        self.inner.metrics.forget(id);
-        self.inner.logs.forget(id);
+        self.metrics.forget(id);
+        self.logs.forget(id);
     }
 
-    /// Forgets the container a container status names (it was removed).
-    fn forget_recorded_container(&self, cs: &Value) {
-        if let Some(old) = cs.get("containerID").and_then(Value::as_str) {
-            self.forget_container(old.trim_start_matches("docker://"));
+    /// Forgets the container the pod's status names (it was removed).
+    fn forget_recorded_container(&self, pod: &Pod) {
+        if let Some(id) = pod.container_id() {
+            self.forget_container(id);
         }
     }
 
     fn notify(&self, name: &str, outcome: Outcome) {
-        let senders = lock(&self.inner.waiters).remove(name).unwrap_or_default();
+        let senders = lock(&self.waiters).remove(name).unwrap_or_default();
         for s in senders {
             let _ = s.send(outcome.clone());
         }
     }
 
-    async fn worker(&self) {
-        while let Some(name) = self.inner.queue.next().await {
-            match self.reconcile(&name).await {
-                Ok(Some(after)) => self.inner.queue.add_after(name.clone(), after),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(pod = %name, error = %e, "reconcile failed; retrying");
-                    self.inner
-                        .queue
-                        .add_after(name.clone(), Duration::from_millis(500));
-                }
-            }
-            self.inner.queue.done(&name);
-        }
-    }
-
     async fn event_loop(&self) {
-        let instance = self.inner.store.instance_id().to_string();
+        let instance = self.store.instance_id().to_string();
         let mut delay = Duration::from_millis(100);
         loop {
-            if self.inner.runtime.ping().await.is_err() {
-                if self.inner.engine_up.swap(false, Ordering::Relaxed) {
+            if self.runtime.ping().await.is_err() {
+                if self.engine_up.swap(false, Ordering::Relaxed) {
                     tracing::warn!("Docker engine unreachable; reconnecting");
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
                 continue;
             }
-            if !self.inner.engine_up.swap(true, Ordering::Relaxed) {
+            if !self.engine_up.swap(true, Ordering::Relaxed) {
                 tracing::info!("connected to the Docker engine");
             }
             delay = Duration::from_millis(100);
-            let mut events = self.inner.runtime.events(LABEL_INSTANCE, &instance);
+            let mut events = self.runtime.events(LABEL_INSTANCE, &instance);
             // Relist once the stream is asked for, so that nothing between the two is missed
             // for long (the periodic resync covers the rest).
             let first = events.next();
@@ -251,7 +269,7 @@ impl NodeAgent {
                 match ev {
                     Ok(ev) => {
                         if let Some(pod) = ev.labels.get(LABEL_POD) {
-                            self.inner.queue.add(pod.clone());
+                            self.queue.enqueue(pod.clone());
                         }
                     }
                     Err(e) => {
@@ -265,31 +283,11 @@ impl NodeAgent {
         }
     }
 
-    async fn watch_store(&self, mut rx: broadcast::Receiver<crate::store::Change>) {
-        loop {
-            match rx.recv().await {
-                Ok(ch) if ch.object.kind == Kind::Pod && ch.source != Source::Node => {
-                    self.inner.queue.add(ch.object.name.clone());
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await,
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
-
     /// Enqueues every pod, and every container of ours whose pod is gone.
-    pub async fn resync(&self) {
-        let mut names: HashSet<String> = self
-            .inner
-            .store
-            .list(Kind::Pod)
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
-        let instance = self.inner.store.instance_id().to_string();
+    async fn resync(&self) {
+        let mut names: HashSet<String> = self.store.names(Kind::Pod).into_iter().collect();
+        let instance = self.store.instance_id().to_string();
         if let Ok(cs) = self
-            .inner
             .runtime
             .list(&[(LABEL_INSTANCE, Some(instance.as_str()))])
             .await
@@ -300,97 +298,79 @@ impl NodeAgent {
             );
         }
         for n in names {
-            self.inner.queue.add(n);
+            self.queue.enqueue(n);
         }
     }
 
     /// One level-triggered step for one pod. Returns when to look again, if a timer
     /// (backoff) rather than an event will make the next step possible.
-    async fn reconcile(&self, name: &str) -> Result<Option<Duration>, RuntimeError> {
-        let instance = self.inner.store.instance_id().to_string();
-        let object = self.inner.store.get(Kind::Pod, name);
+    async fn reconcile_pod(&self, name: &str) -> Result<Option<Duration>, RuntimeError> {
+        let instance = self.store.instance_id().to_string();
         let containers = self
-            .inner
             .runtime
             .list(&[
                 (LABEL_INSTANCE, Some(instance.as_str())),
                 (LABEL_POD, Some(name)),
             ])
             .await?;
-        let Some(object) = object else {
+        // Read the pod after the engine answered, so that a deletion marked meanwhile
+        // is seen here rather than acted on with a stale copy.
+        let Some(pod) = self.store.get::<Pod>(name) else {
             // A container of ours without a pod: a deletion cut short by a crash.
             for c in containers {
                 self.forget_container(&c.id);
-                self.inner.runtime.remove(&c.id).await?;
+                self.runtime.remove(&c.id).await?;
             }
-            lock(&self.inner.memos).remove(name);
+            lock(&self.memos).remove(name);
             return Ok(None);
         };
-        if object.is_deleting() {
-            self.spawn_deletion(object, containers);
+        if pod.is_deleting() {
+            self.spawn_deletion(pod, containers);
             return Ok(None);
         }
-        let pod: Pod = match serde_json::from_value(object.body.clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(pod = %name, error = %e, "stored pod does not parse");
-                return Ok(None);
-            }
-        };
         // Containers of an older pod of the same name are not ours to adopt.
         let (mut mine, stale): (Vec<_>, Vec<_>) = containers
             .into_iter()
-            .partition(|c| c.labels.get(LABEL_UID) == Some(&object.uid));
+            .partition(|c| c.labels.get(LABEL_UID).map(String::as_str) == Some(pod.uid()));
         for c in stale {
             self.forget_container(&c.id);
-            self.inner.runtime.remove(&c.id).await?;
+            self.runtime.remove(&c.id).await?;
         }
         // Never two containers for one pod: keep the running one, else any.
         mine.sort_by_key(|c| c.state.status != "running");
         for extra in mine.iter().skip(1) {
             self.forget_container(&extra.id);
-            self.inner.runtime.remove(&extra.id).await?;
+            self.runtime.remove(&extra.id).await?;
         }
         let container = match mine.first() {
-            Some(c) => self.inner.runtime.inspect(&c.id).await?,
+            Some(c) => self.runtime.inspect(&c.id).await?,
             None => None,
         };
-        self.step(&object, &pod, container).await
+        self.step(&pod, container).await
     }
 
     async fn step(
         &self,
-        object: &Object,
         pod: &Pod,
         container: Option<ContainerInfo>,
     ) -> Result<Option<Duration>, RuntimeError> {
-        let name = object.name.as_str();
-        let status = object.body.get("status").cloned().unwrap_or(json!({}));
-        let phase = status
-            .get("phase")
-            .and_then(Value::as_str)
-            .unwrap_or("Pending");
-        let finished = matches!(phase, "Succeeded" | "Failed");
-        let cs = status
-            .pointer("/containerStatuses/0")
-            .cloned()
-            .unwrap_or(json!({}));
-        let had_container = cs
-            .get("containerID")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty());
-        let last_exit = cs
-            .pointer("/state/terminated/exitCode")
-            .and_then(Value::as_i64);
+        let name = pod.name();
+        let uid = pod.uid();
+        let cs = pod.container_status();
+        let had_container = pod.container_id().is_some();
+        let last_exit = pod
+            .container_state()
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| i64::from(t.exit_code));
         let policy =
             RestartPolicy::parse(pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()));
-        let now = Instant::now();
+        let now = self.clock.now();
 
         // How much of the crash backoff is left for this exit.
         let wait_left = match &container {
             Some(c) if c.state.is_exited() => {
-                let mut memos = lock(&self.inner.memos);
-                let memo = memo_for(&mut memos, name, &object.uid);
+                let mut memos = lock(&self.memos);
+                let memo = memo_for(&mut memos, name, uid);
                 let finished_at = c.state.finished_at.clone().unwrap_or_default();
                 let due = match &memo.exit_seen {
                     Some((f, due)) if *f == finished_at => *due,
@@ -412,7 +392,7 @@ impl NodeAgent {
 
         let step = lifecycle::decide(
             policy,
-            finished,
+            pod.is_finished(),
             had_container,
             last_exit,
             container.as_ref().map(|c| &c.state),
@@ -424,71 +404,65 @@ impl NodeAgent {
                     if c.state.is_running() {
                         self.watch_container(c);
                     }
-                    self.write_observed(object, c, None, 0).await?;
+                    self.write_observed(pod, c, None, 0, None).await?;
                 }
                 Ok(None)
             }
             Step::Create { replacement } => {
                 // The container it replaces is gone: so are its figures and lines.
-                self.forget_recorded_container(&cs);
+                self.forget_recorded_container(pod);
                 let last = replacement.then(|| {
-                    cs.get("state")
-                        .filter(|s| s.get("terminated").is_some())
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            json!({"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                "message": "The container could not be located when the pod was terminated"}})
-                        })
+                    cs.and_then(|cs| cs.state.clone())
+                        .filter(|s| s.terminated.is_some())
+                        .unwrap_or_else(lifecycle::unknown_state)
                 });
                 if replacement {
-                    self.inner.events.warning(
+                    self.events.warning(
                         Kind::Pod,
                         name,
                         "ContainerRemoved",
                         "The container was removed outside K1s; recreating it",
                     );
                 }
-                self.create_and_start(object, pod, last, !had_container)
-                    .await
+                self.create_and_start(pod, last, !had_container).await
             }
             Step::Start => {
                 let Some(c) = container else { return Ok(None) };
-                self.start_existing(object, &c, None, 0).await
+                self.start_existing(pod, &c, None, 0).await
             }
             Step::Restart => {
                 let Some(c) = container else { return Ok(None) };
-                self.inner.metrics.forget(&c.id);
-                let last = lifecycle::terminated_json(&c.state, &c.id);
+                self.metrics.forget(&c.id);
+                let last = lifecycle::terminated_state(&c.state, &c.id);
                 {
-                    let mut memos = lock(&self.inner.memos);
-                    let memo = memo_for(&mut memos, name, &object.uid);
+                    let mut memos = lock(&self.memos);
+                    let memo = memo_for(&mut memos, name, uid);
                     memo.backoff.restarted();
                     memo.exit_seen = None;
                 }
-                self.start_existing(object, &c, Some(last), 1).await
+                self.start_existing(pod, &c, Some(last), 1).await
             }
             Step::BackOff(wait) => {
                 let Some(c) = container else { return Ok(None) };
-                self.inner.metrics.forget(&c.id);
+                self.metrics.forget(&c.id);
                 let cname = first_container_name(pod);
                 let msg = format!(
                     "back-off {}s restarting failed container={cname} pod={name}",
                     wait.as_millis().div_ceil(1000).max(1)
                 );
-                self.inner.events.warning(
+                self.events.warning(
                     Kind::Pod,
                     name,
                     "BackOff",
                     "Back-off restarting failed container",
                 );
-                let last = lifecycle::terminated_json(&c.state, &c.id);
-                let c = c.clone();
-                self.write_status(object, move |st| {
-                    st["phase"] = json!("Running");
-                    set_container_status(
+                let last = lifecycle::terminated_state(&c.state, &c.id);
+                self.write_status(pod, move |st| {
+                    status::set_phase(st, "Running");
+                    status::set_container_status(
                         st,
                         Some(&c),
-                        lifecycle::waiting_json("CrashLoopBackOff", Some(&msg)),
+                        lifecycle::waiting_state("CrashLoopBackOff", Some(&msg)),
                         Some(last),
                         0,
                         false,
@@ -499,32 +473,37 @@ impl NodeAgent {
             }
             Step::Finish { succeeded } => {
                 if let Some(c) = &container {
-                    self.inner.metrics.forget(&c.id);
-                    self.write_observed(object, c, Some(succeeded), 0).await?;
+                    self.metrics.forget(&c.id);
+                    self.write_observed(pod, c, Some(succeeded), 0, None)
+                        .await?;
                 } else {
-                    self.forget_recorded_container(&cs);
-                    self.write_status(object, move |st| {
-                        st["phase"] = json!(if succeeded { "Succeeded" } else { "Failed" });
+                    self.forget_recorded_container(pod);
+                    self.write_status(pod, move |st| {
+                        status::set_phase(st, if succeeded { "Succeeded" } else { "Failed" });
                     })
                     .await?;
                 }
                 Ok(None)
             }
             Step::Lost => {
-                self.forget_recorded_container(&cs);
-                self.inner.events.warning(
+                self.forget_recorded_container(pod);
+                self.events.warning(
                     Kind::Pod,
                     name,
                     "ContainerRemoved",
                     "The container was removed outside K1s; restartPolicy Never keeps it down",
                 );
-                self.write_status(object, move |st| {
-                    st["phase"] = json!("Failed");
-                    let state = json!({"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                        "message": "The container could not be located when the pod was terminated"}});
-                    set_container_status(st, None, state, None, 0, false);
-                    st.as_object_mut().map(|m| m.remove("podIP"));
-                    st.as_object_mut().map(|m| m.remove("podIPs"));
+                self.write_status(pod, move |st| {
+                    status::set_phase(st, "Failed");
+                    status::set_container_status(
+                        st,
+                        None,
+                        lifecycle::unknown_state(),
+                        None,
+                        0,
+                        false,
+                    );
+                    status::clear_ips(st);
                 })
                 .await?;
                 Ok(None)
@@ -535,37 +514,42 @@ impl NodeAgent {
     /// Makes the pod's first container (or its replacement) and starts it.
     async fn create_and_start(
         &self,
-        object: &Object,
         pod: &Pod,
-        last_state: Option<Value>,
+        last_state: Option<K8sState>,
         first: bool,
     ) -> Result<Option<Duration>, RuntimeError> {
-        let name = object.name.as_str();
-        let now = Instant::now();
+        let name = pod.name();
+        let now = self.clock.now();
         // A pull or create that failed waits for its backoff.
-        let due = lock(&self.inner.memos)
+        let due = lock(&self.memos)
             .get(name)
-            .filter(|m| m.uid == object.uid)
+            .filter(|m| m.uid == pod.uid())
             .and_then(|m| m.retry_due);
         if let Some(due) = due.filter(|d| *d > now) {
             let left = due - now;
-            self.write_status(object, move |st| {
-                if let Some(w) = st.pointer_mut("/containerStatuses/0/state/waiting/reason")
-                    && w == "ErrImagePull"
+            self.write_status(pod, move |st| {
+                let waiting = st
+                    .container_statuses
+                    .as_mut()
+                    .and_then(|v| v.first_mut())
+                    .and_then(|cs| cs.state.as_mut())
+                    .and_then(|s| s.waiting.as_mut());
+                if let Some(w) = waiting
+                    && w.reason.as_deref() == Some("ErrImagePull")
                 {
-                    *w = json!("ImagePullBackOff");
+                    w.reason = Some("ImagePullBackOff".into());
                 }
             })
             .await?;
             return Ok(Some(left));
         }
-        let _slot = self.inner.start_slots.acquire().await;
+        let _slot = self.start_slots.acquire().await;
         let Some(c) = spec::first_container(pod) else {
             return Ok(None);
         };
         let image = c.image.clone().unwrap_or_default();
         let pull_policy = c.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
-        let present = self.inner.runtime.image_id(&image).await?;
+        let present = self.runtime.image_id(&image).await?;
         let must_pull = match pull_policy {
             "Always" => true,
             "Never" => false,
@@ -575,47 +559,45 @@ impl NodeAgent {
             let msg =
                 format!("Container image \"{image}\" is not present with pull policy of Never");
             return self
-                .wait_to_retry(object, "ErrImageNeverPull", "ErrImageNeverPull", msg)
+                .wait_to_retry(pod, "ErrImageNeverPull", "ErrImageNeverPull", msg)
                 .await;
         }
         if must_pull {
-            self.inner.events.normal(
+            self.events.normal(
                 Kind::Pod,
                 name,
                 "Pulling",
                 format!("Pulling image \"{image}\""),
             );
-            self.write_status(object, move |st| {
-                set_container_status(
+            self.write_status(pod, move |st| {
+                status::set_container_status(
                     st,
                     None,
-                    lifecycle::waiting_json("ContainerCreating", Some("pulling image")),
+                    lifecycle::waiting_state("ContainerCreating", Some("pulling image")),
                     None,
                     0,
                     false,
                 );
             })
             .await?;
-            if let Err(e) = self.inner.runtime.pull(&image).await {
+            if let Err(e) = self.runtime.pull(&image).await {
                 if matches!(e, RuntimeError::Unavailable(_)) {
                     return Err(e);
                 }
                 let msg = format!("Failed to pull image \"{image}\": {e}");
-                return self
-                    .wait_to_retry(object, "Failed", "ErrImagePull", msg)
-                    .await;
+                return self.wait_to_retry(pod, "Failed", "ErrImagePull", msg).await;
             }
-            self.inner.events.normal(
+            self.events.normal(
                 Kind::Pod,
                 name,
                 "Pulled",
                 format!("Successfully pulled image \"{image}\""),
             );
         }
-        let Some(cspec) = spec::container_spec(pod, self.inner.store.instance_id(), None) else {
+        let Some(cspec) = spec::container_spec(pod, self.store.instance_id(), None) else {
             return Ok(None);
         };
-        let id = match self.inner.runtime.create(&cspec).await {
+        let id = match self.runtime.create(&cspec).await {
             Ok(id) => id,
             Err(RuntimeError::Unavailable(m)) => return Err(RuntimeError::Unavailable(m)),
             Err(e @ (RuntimeError::Conflict(_) | RuntimeError::Refused(_)))
@@ -628,12 +610,11 @@ impl NodeAgent {
                 // loop): it waits in CreateContainerError with backoff, as in
                 // Kubernetes.
                 let conflict = matches!(e, RuntimeError::Conflict(_));
-                self.inner
-                    .store
-                    .delete(Kind::Pod, name, Some(&object.uid), Source::Node)
+                self.store
+                    .delete::<Pod>(name, Some(pod.uid()), Source::Node)
                     .await
-                    .map_err(|e| RuntimeError::Other(e.to_string()))?;
-                self.inner.events.forget(Kind::Pod, name);
+                    .map_err(store_error)?;
+                self.events.forget(Kind::Pod, name);
                 self.notify(
                     name,
                     Outcome::Refused {
@@ -645,12 +626,11 @@ impl NodeAgent {
             }
             Err(e) => {
                 return self
-                    .wait_to_retry(object, "Failed", "CreateContainerError", e.to_string())
+                    .wait_to_retry(pod, "Failed", "CreateContainerError", e.to_string())
                     .await;
             }
         };
-        self.inner
-            .events
+        self.events
             .normal(Kind::Pod, name, "Created", "Created container");
         let info = ContainerInfo {
             id: id.clone(),
@@ -660,42 +640,39 @@ impl NodeAgent {
             },
             ..Default::default()
         };
-        let inc = i64::from(last_state.is_some());
-        self.start_existing(object, &info, last_state, inc).await
+        let inc = i32::from(last_state.is_some());
+        self.start_existing(pod, &info, last_state, inc).await
     }
 
     /// Starts a container that exists (new, or exited for a restart in place) and
     /// records the result; `restarts` is added to the restart count.
     async fn start_existing(
         &self,
-        object: &Object,
+        pod: &Pod,
         c: &ContainerInfo,
-        last_state: Option<Value>,
-        restarts: i64,
+        last_state: Option<K8sState>,
+        restarts: i32,
     ) -> Result<Option<Duration>, RuntimeError> {
-        let name = object.name.as_str();
-        let started = self.inner.runtime.start(&c.id).await;
-        let info = self.inner.runtime.inspect(&c.id).await?;
+        let name = pod.name();
+        let started = self.runtime.start(&c.id).await;
+        let info = self.runtime.inspect(&c.id).await?;
         match (started, info) {
             (Err(RuntimeError::Unavailable(m)), _) => Err(RuntimeError::Unavailable(m)),
             (Ok(()), Some(info)) => {
-                if restarts == 0 && last_state.is_none() {
-                    self.inner
-                        .events
-                        .normal(Kind::Pod, name, "Started", "Started container");
+                let msg = if restarts == 0 && last_state.is_none() {
+                    "Started container"
                 } else {
-                    self.inner
-                        .events
-                        .normal(Kind::Pod, name, "Started", "Restarted container");
-                }
+                    "Restarted container"
+                };
+                self.events.normal(Kind::Pod, name, "Started", msg);
                 if info.state.is_running() {
                     self.watch_container(&info);
                 }
-                if let Some(m) = lock(&self.inner.memos).get_mut(name) {
+                if let Some(m) = lock(&self.memos).get_mut(name) {
                     m.retry = Backoff::default();
                     m.retry_due = None;
                 }
-                self.write_observed_with(object, &info, None, restarts, last_state)
+                self.write_observed(pod, &info, None, restarts, last_state)
                     .await?;
                 self.notify(name, Outcome::Created(info.id.clone()));
                 Ok(None)
@@ -707,21 +684,21 @@ impl NodeAgent {
             }
             (Err(e), _) => {
                 let msg = e.to_string();
-                self.inner
-                    .events
+                self.events
                     .warning(Kind::Pod, name, "Failed", format!("Error: {msg}"));
                 let id = c.id.clone();
                 let c = c.clone();
-                self.write_status(object, move |st| {
-                    st["phase"] = json!(if st["phase"] == "Running" {
+                self.write_status(pod, move |st| {
+                    let phase = if status::phase(st) == "Running" {
                         "Running"
                     } else {
                         "Pending"
-                    });
-                    set_container_status(
+                    };
+                    status::set_phase(st, phase);
+                    status::set_container_status(
                         st,
                         Some(&c),
-                        lifecycle::waiting_json("RunContainerError", Some(&msg)),
+                        lifecycle::waiting_state("RunContainerError", Some(&msg)),
                         last_state,
                         restarts,
                         false,
@@ -729,7 +706,7 @@ impl NodeAgent {
                 })
                 .await?;
                 self.notify(name, Outcome::Created(id));
-                Ok(Some(self.retry_later(name, &object.uid)))
+                Ok(Some(self.retry_later(name, pod.uid())))
             }
         }
     }
@@ -738,174 +715,156 @@ impl NodeAgent {
     /// answer, and look again after the pod's retry backoff.
     async fn wait_to_retry(
         &self,
-        object: &Object,
+        pod: &Pod,
         event_reason: &str,
         waiting_reason: &'static str,
         message: String,
     ) -> Result<Option<Duration>, RuntimeError> {
-        let name = object.name.as_str();
-        self.inner
-            .events
+        let name = pod.name();
+        self.events
             .warning(Kind::Pod, name, event_reason, message.clone());
-        self.write_status(object, move |st| {
-            if st["phase"] != "Running" {
-                st["phase"] = json!("Pending");
+        self.write_status(pod, move |st| {
+            if status::phase(st) != "Running" {
+                status::set_phase(st, "Pending");
             }
-            let state = lifecycle::waiting_json(waiting_reason, Some(&message));
-            set_container_status(st, None, state, None, 0, false);
+            let state = lifecycle::waiting_state(waiting_reason, Some(&message));
+            status::set_container_status(st, None, state, None, 0, false);
         })
         .await?;
         self.notify(name, Outcome::Pending);
-        Ok(Some(self.retry_later(name, &object.uid)))
+        Ok(Some(self.retry_later(name, pod.uid())))
     }
 
     fn retry_later(&self, name: &str, uid: &str) -> Duration {
-        let mut memos = lock(&self.inner.memos);
+        let mut memos = lock(&self.memos);
         let memo = memo_for(&mut memos, name, uid);
         memo.retry.restarted();
         let d = memo.retry.delay();
-        memo.retry_due = Some(Instant::now() + d);
+        memo.retry_due = Some(self.clock.now() + d);
         d
     }
 
+    /// Writes the status that the container's engine state implies.
     async fn write_observed(
         &self,
-        object: &Object,
+        pod: &Pod,
         c: &ContainerInfo,
         finished: Option<bool>,
-        restarts: i64,
-    ) -> Result<(), RuntimeError> {
-        self.write_observed_with(object, c, finished, restarts, None)
-            .await
-            .map(|_| ())
-    }
-
-    /// Writes the status that the container's engine state implies.
-    async fn write_observed_with(
-        &self,
-        object: &Object,
-        c: &ContainerInfo,
-        finished: Option<bool>,
-        restarts: i64,
-        last_state: Option<Value>,
+        restarts: i32,
+        last_state: Option<K8sState>,
     ) -> Result<(), RuntimeError> {
         let running = c.state.is_running();
         let state = if running {
-            lifecycle::running_json(&c.state)
+            lifecycle::running_state(&c.state)
         } else if c.state.is_exited() {
-            lifecycle::terminated_json(&c.state, &c.id)
+            lifecycle::terminated_state(&c.state, &c.id)
         } else {
-            lifecycle::waiting_json("ContainerCreating", None)
+            lifecycle::waiting_state("ContainerCreating", None)
         };
         let c = c.clone();
-        self.write_status(object, move |st| {
-            let phase = match finished {
-                Some(true) => "Succeeded",
-                Some(false) => "Failed",
+        let now = self.clock.time();
+        self.write_status(pod, move |st| {
+            let phase = match (finished, status::phase(st)) {
+                (Some(true), _) => "Succeeded",
+                (Some(false), _) => "Failed",
                 // A finished pod stays finished whatever is observed later.
-                None if st["phase"] == "Succeeded" => "Succeeded",
-                None if st["phase"] == "Failed" => "Failed",
-                None if running || st["phase"] == "Running" => "Running",
-                None => "Pending",
+                (None, "Succeeded") => "Succeeded",
+                (None, "Failed") => "Failed",
+                (None, "Running") => "Running",
+                (None, _) if running => "Running",
+                (None, _) => "Pending",
             };
-            st["phase"] = json!(phase);
+            status::set_phase(st, phase);
             if running {
-                if st.get("startTime").is_none_or(Value::is_null) {
+                if st.start_time.is_none() {
                     let started = c
                         .state
                         .started_at
                         .as_deref()
-                        .and_then(crate::util::docker_time);
-                    st["startTime"] = json!(started.unwrap_or_else(crate::util::now_rfc3339));
+                        .and_then(crate::util::docker_k8s_time);
+                    st.start_time = Some(started.unwrap_or(now));
                 }
-                match &c.ip {
-                    Some(ip) => {
-                        st["podIP"] = json!(ip);
-                        st["podIPs"] = json!([{"ip": ip}]);
-                    }
-                    None => {
-                        st.as_object_mut().map(|m| m.remove("podIP"));
-                    }
-                }
+                status::set_ip(st, c.ip.as_deref());
             } else if finished.is_some() {
-                st.as_object_mut().map(|m| m.remove("podIP"));
-                st.as_object_mut().map(|m| m.remove("podIPs"));
+                status::clear_ips(st);
             }
-            set_container_status(st, Some(&c), state, last_state, restarts, running);
+            status::set_container_status(st, Some(&c), state, last_state, restarts, running);
         })
         .await
     }
 
     /// Read-modify-write of the pod's status; writes only when it changed (status is
     /// persisted coalesced: an unchanged observation costs no fsync).
-    async fn write_status<F>(&self, object: &Object, f: F) -> Result<(), RuntimeError>
+    async fn write_status<F>(&self, pod: &Pod, f: F) -> Result<(), RuntimeError>
     where
-        F: FnOnce(&mut Value) + Send + 'static,
+        F: FnOnce(&mut PodStatus) + Send + 'static,
     {
-        let uid = object.uid.clone();
+        let uid = pod.uid().to_string();
         let r = self
-            .inner
             .store
-            .update(Kind::Pod, &object.name, Source::Node, move |body| {
-                if body.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
+            .update::<Pod>(pod.name(), Source::Node, move |p| {
+                if p.uid() != uid {
                     return false;
                 }
-                let before = body.get("status").cloned().unwrap_or(json!({}));
+                let before = p.status.clone().unwrap_or_default();
                 let mut st = before.clone();
-                if !st.is_object() {
-                    st = json!({});
-                }
                 f(&mut st);
-                name_container_status(body, &mut st);
-                set_conditions(&mut st);
+                status::finish(p, &mut st);
                 if st == before {
                     return false;
                 }
-                body["status"] = st;
+                p.status = Some(st);
                 true
             })
             .await;
         match r {
-            Ok(_) | Err(crate::store::StoreError::NotFound { .. }) => Ok(()),
-            Err(e) => Err(RuntimeError::Other(e.to_string())),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(e)),
         }
     }
 
     /// Stops and removes the containers of a deleted pod in the background, then
     /// removes its record. Not bounded by the start slots: a grace period of 30 s
     /// must not hold up other pods.
-    fn spawn_deletion(&self, object: Object, containers: Vec<ContainerInfo>) {
-        if !lock(&self.inner.deleting).insert(object.name.clone()) {
+    fn spawn_deletion(&self, pod: Pod, containers: Vec<ContainerInfo>) {
+        if !lock(&self.deleting).insert(pod.name().to_string()) {
             return;
         }
-        let this = self.clone();
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or_else(|| {
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
+            .unwrap_or(30);
+        let store = self.store.clone();
+        let runtime = self.runtime.clone();
+        let metrics = self.metrics.clone();
+        let logs = self.logs.clone();
+        let events = self.events.clone();
+        let queue = self.queue.clone();
+        let memos = self.memos.clone();
+        let deleting = self.deleting.clone();
+        let recorded = pod.container_id().map(str::to_string);
+        let (name, uid) = (pod.name().to_string(), pod.uid().to_string());
         tokio::spawn(async move {
-            let grace = object
-                .body
-                .pointer("/metadata/deletionGracePeriodSeconds")
-                .and_then(Value::as_i64)
-                .or_else(|| {
-                    object
-                        .body
-                        .pointer("/spec/terminationGracePeriodSeconds")
-                        .and_then(Value::as_i64)
-                })
-                .unwrap_or(30);
-            let name = object.name.clone();
             if !containers.is_empty() {
-                this.inner.events.normal(
+                events.normal(
                     Kind::Pod,
                     &name,
                     "Killing",
-                    format!("Stopping container {}", name),
+                    format!("Stopping container {name}"),
                 );
             }
             for c in &containers {
-                this.forget_container(&c.id);
+                metrics.forget(&c.id);
+                logs.forget(&c.id);
                 let mut delay = Duration::from_millis(200);
                 loop {
-                    let r = match this.inner.runtime.stop(&c.id, grace).await {
-                        Ok(()) => this.inner.runtime.remove(&c.id).await,
+                    let r = match runtime.stop(&c.id, grace).await {
+                        Ok(()) => runtime.remove(&c.id).await,
                         Err(e) => Err(e),
                     };
                     match r {
@@ -918,19 +877,17 @@ impl NodeAgent {
                     }
                 }
             }
-            if let Some(cs) = object.body.pointer("/status/containerStatuses/0") {
-                this.forget_recorded_container(cs);
+            if let Some(id) = recorded {
+                metrics.forget(&id);
+                logs.forget(&id);
             }
-            let _ = this
-                .inner
-                .store
-                .delete(Kind::Pod, &name, Some(&object.uid), Source::Node)
-                .await;
-            this.inner.events.forget(Kind::Pod, &name);
-            lock(&this.inner.memos).remove(&name);
-            lock(&this.inner.deleting).remove(&name);
-            // A new pod of the same name may have been waiting for this one to go.
-            this.inner.queue.add(name);
+            let _ = store.delete::<Pod>(&name, Some(&uid), Source::Node).await;
+            events.forget(Kind::Pod, &name);
+            lock(&memos).remove(&name);
+            lock(&deleting).remove(&name);
+            // A new pod of the same name may have been waiting for this one to go; and a
+            // container made meanwhile is found and removed by the next reconcile.
+            queue.enqueue(name);
         });
     }
 }
@@ -961,67 +918,9 @@ fn first_container_name(pod: &Pod) -> String {
         .unwrap_or_default()
 }
 
-/// Sets `containerStatuses[0]`, keeping what the observation does not replace
-/// (restart count, last state, image).
-fn set_container_status(
-    st: &mut Value,
-    c: Option<&ContainerInfo>,
-    state: Value,
-    last_state: Option<Value>,
-    restarts: i64,
-    ready: bool,
-) {
-    let mut cs = st
-        .pointer("/containerStatuses/0")
-        .cloned()
-        .filter(Value::is_object)
-        .unwrap_or(json!({}));
-    let count = cs.get("restartCount").and_then(Value::as_i64).unwrap_or(0) + restarts;
-    cs["restartCount"] = json!(count);
-    cs["state"] = state;
-    if let Some(l) = last_state {
-        cs["lastState"] = l;
-    } else if cs.get("lastState").is_none() {
-        cs["lastState"] = json!({});
-    }
-    if let Some(c) = c {
-        cs["containerID"] = json!(format!("docker://{}", c.id));
-        if let Some(img) = &c.image_id {
-            cs["imageID"] = json!(img);
-        }
-    }
-    cs["ready"] = json!(ready);
-    cs["started"] = json!(ready);
-    st["containerStatuses"] = json!([cs]);
-}
-
-/// The container status names the container and image it is about.
-fn name_container_status(body: &Value, st: &mut Value) {
-    let Some(cs) = st.pointer_mut("/containerStatuses/0") else {
-        return;
-    };
-    if let Some(c) = body.pointer("/spec/containers/0") {
-        cs["name"] = c.get("name").cloned().unwrap_or(Value::Null);
-        cs["image"] = c.get("image").cloned().unwrap_or(Value::Null);
-    }
-}
-
-/// Kubernetes' pod conditions from the container status.
-fn set_conditions(st: &mut Value) {
-    let ready = st
-        .pointer("/containerStatuses/0/ready")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let r = if ready { "True" } else { "False" };
-    st["conditions"] = json!([
-        {"type": "PodScheduled", "status": "True"},
-        {"type": "Initialized", "status": "True"},
-        {"type": "ContainersReady", "status": r},
-        {"type": "Ready", "status": r},
-    ]);
-    if st.get("hostIP").is_none() {
-        st["hostIP"] = json!("127.0.0.1");
-    }
+/// A store failure while acting on the engine's side: the reconcile is retried.
+fn store_error(e: StoreError) -> RuntimeError {
+    RuntimeError::Other(e.to_string())
 }
 
 #[cfg(test)]
@@ -1029,11 +928,33 @@ mod tests {
     use super::*;
     use crate::runtime::fake::FakeRuntime;
 
-    fn pod(name: &str, policy: &str) -> Value {
-        json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "uid": format!("uid-{name}"), "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"restartPolicy": policy, "containers": [{"name": "c", "image": "k1s-test/fake:1", "imagePullPolicy": "IfNotPresent"}]},
-            "status": {"phase": "Pending"}})
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use std::time::Instant;
+
+    fn pod(name: &str, policy: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                creation_timestamp: Some(Time("2026-01-01T00:00:00Z".parse().unwrap())),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                restart_policy: Some(policy.into()),
+                containers: vec![Container {
+                    name: "c".into(),
+                    image: Some("k1s-test/fake:1".into()),
+                    image_pull_policy: Some("IfNotPresent".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some("Pending".into()),
+                ..Default::default()
+            }),
+        }
     }
 
     async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -1059,6 +980,7 @@ mod tests {
             Metrics::new(rt.clone()),
             Logs::new(rt),
             Events::default(),
+            Clock::system(),
         );
         (dir, store, fake, agent)
     }
@@ -1066,21 +988,30 @@ mod tests {
     /// Stores a pod as a client would and waits for its container's id.
     async fn create_running(store: &Store, agent: &NodeAgent, name: &str, policy: &str) -> String {
         let outcome = agent.expect(name);
-        store
-            .create(Kind::Pod, pod(name, policy), Source::Api)
-            .await
-            .unwrap();
+        store.create(pod(name, policy), Source::Api).await.unwrap();
         match outcome.await.unwrap() {
             Outcome::Created(id) => id,
             other => panic!("no container for {name}: {other:?}"),
         }
     }
 
-    fn status(store: &Store, name: &str) -> Value {
-        store
-            .get(Kind::Pod, name)
-            .map(|o| o.body["status"].clone())
-            .unwrap_or(Value::Null)
+    fn get(store: &Store, name: &str) -> Pod {
+        store.get::<Pod>(name).unwrap_or_default()
+    }
+
+    fn phase(store: &Store, name: &str) -> String {
+        get(store, name).phase().to_string()
+    }
+
+    fn restarts(store: &Store, name: &str) -> i32 {
+        get(store, name).restart_count()
+    }
+
+    fn reason(store: &Store, name: &str) -> String {
+        get(store, name)
+            .state_reason()
+            .unwrap_or_default()
+            .to_string()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1091,30 +1022,26 @@ mod tests {
         assert_eq!((c.id.as_str(), c.name.as_str()), (id.as_str(), "web"));
         assert_eq!(c.labels[LABEL_INSTANCE], store.instance_id());
         until("Running", || {
-            (status(&store, "web")["phase"] == "Running").then_some(())
+            (phase(&store, "web") == "Running").then_some(())
         })
         .await;
 
         // a crash is restarted in place at once, and counted
         fake.exit(&id, 1);
-        until("restart 1", || {
-            (status(&store, "web")["containerStatuses"][0]["restartCount"] == 1).then_some(())
-        })
-        .await;
+        until("restart 1", || (restarts(&store, "web") == 1).then_some(())).await;
         assert_eq!(fake.containers().len(), 1);
         assert!(fake.containers()[0].state.is_running());
-        let st = status(&store, "web");
-        assert_eq!(
-            st["containerStatuses"][0]["lastState"]["terminated"]["exitCode"],
-            1
-        );
+        let last = get(&store, "web")
+            .container_status()
+            .unwrap()
+            .last_state
+            .clone();
+        assert_eq!(last.unwrap().terminated.unwrap().exit_code, 1);
 
         // the second crash waits for the backoff: CrashLoopBackOff
         fake.exit(&id, 1);
         until("CrashLoopBackOff", || {
-            (status(&store, "web")["containerStatuses"][0]["state"]["waiting"]["reason"]
-                == "CrashLoopBackOff")
-                .then_some(())
+            (reason(&store, "web") == "CrashLoopBackOff").then_some(())
         })
         .await;
         assert!(!fake.containers()[0].state.is_running());
@@ -1128,10 +1055,7 @@ mod tests {
                 .map(|c| c.id.clone())
         })
         .await;
-        until("restart 2", || {
-            (status(&store, "web")["containerStatuses"][0]["restartCount"] == 2).then_some(())
-        })
-        .await;
+        until("restart 2", || (restarts(&store, "web") == 2).then_some(())).await;
 
         // a container of ours with no pod (a deletion cut short) is removed on resync
         let stray = fake
@@ -1155,14 +1079,14 @@ mod tests {
 
         // delete: marked, then the container is stopped and removed, then the record goes
         store
-            .update(Kind::Pod, "web", Source::Api, |b| {
-                b["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+            .update("web", Source::Api, |p: &mut Pod| {
+                p.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
                 true
             })
             .await
             .unwrap();
         until("record gone", || {
-            store.get(Kind::Pod, "web").is_none().then_some(())
+            store.get::<Pod>("web").is_none().then_some(())
         })
         .await;
         assert!(fake.containers().is_empty());
@@ -1198,9 +1122,7 @@ mod tests {
         // Reconnected (with backoff), the relist finds the dead container and restarts it.
         until("reconnected", || agent.engine_up().then_some(())).await;
         until("restarted after reconnecting", || {
-            (status(&store, "web")["containerStatuses"][0]["restartCount"] == 1
-                && fake.containers()[0].state.is_running())
-            .then_some(())
+            (restarts(&store, "web") == 1 && fake.containers()[0].state.is_running()).then_some(())
         })
         .await;
     }
@@ -1220,7 +1142,7 @@ mod tests {
         }
         let outcome = agent.expect("posted");
         store
-            .create(Kind::Pod, pod("posted", "Always"), Source::Api)
+            .create(pod("posted", "Always"), Source::Api)
             .await
             .unwrap();
         assert!(matches!(
@@ -1228,22 +1150,20 @@ mod tests {
             Outcome::Refused { conflict: true, .. }
         ));
         until("rolled back", || {
-            store.get(Kind::Pod, "posted").is_none().then_some(())
+            store.get::<Pod>("posted").is_none().then_some(())
         })
         .await;
 
         store
-            .create(Kind::Pod, pod("owned", "Always"), Source::ReplicaSets)
+            .create(pod("owned", "Always"), Source::ReplicaSets)
             .await
             .unwrap();
         until("CreateContainerError", || {
-            (status(&store, "owned")["containerStatuses"][0]["state"]["waiting"]["reason"]
-                == "CreateContainerError")
-                .then_some(())
+            (reason(&store, "owned") == "CreateContainerError").then_some(())
         })
         .await;
         assert!(
-            store.get(Kind::Pod, "owned").is_some(),
+            store.get::<Pod>("owned").is_some(),
             "kept, retried with backoff"
         );
     }
@@ -1254,13 +1174,10 @@ mod tests {
         let id = create_running(&store, &agent, "once", "Never").await;
         fake.exit(&id, 137);
         until("Failed", || {
-            (status(&store, "once")["phase"] == "Failed").then_some(())
+            (phase(&store, "once") == "Failed").then_some(())
         })
         .await;
-        assert_eq!(
-            status(&store, "once")["containerStatuses"][0]["restartCount"],
-            0
-        );
+        assert_eq!(restarts(&store, "once"), 0);
         let starts = fake
             .calls()
             .iter()
@@ -1273,16 +1190,12 @@ mod tests {
     async fn a_missing_image_that_cannot_be_pulled_shows_err_image_pull() {
         let (_dir, store, fake, agent) = setup();
         let mut p = pod("nopull", "Always");
-        p["spec"]["containers"][0]["image"] = json!("k1s-test/absent:1");
+        p.spec.as_mut().unwrap().containers[0].image = Some("k1s-test/absent:1".into());
         let outcome = agent.expect("nopull");
-        store.create(Kind::Pod, p, Source::Api).await.unwrap();
+        store.create(p, Source::Api).await.unwrap();
         assert_eq!(outcome.await.unwrap(), Outcome::Pending);
-        let st = status(&store, "nopull");
-        assert_eq!(st["phase"], "Pending");
-        let reason = st["containerStatuses"][0]["state"]["waiting"]["reason"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        assert_eq!(phase(&store, "nopull"), "Pending");
+        let reason = reason(&store, "nopull");
         assert!(
             reason == "ErrImagePull" || reason == "ImagePullBackOff",
             "{reason}"

@@ -186,15 +186,14 @@ fn expand(s: &str, c: &Container) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn pod(v: serde_json::Value) -> Pod {
-        serde_json::from_value(v).unwrap()
+    fn pod(text: &str) -> Pod {
+        serde_json::from_str(text).unwrap()
     }
 
     #[test]
     fn maps_command_env_ports_and_resources() {
-        let p = pod(json!({
+        let p = pod(r#"{
             "metadata": {"name": "web", "uid": "u1", "labels": {"app": "x"}},
             "spec": {"containers": [{
                 "name": "c", "image": "k1s-test/http:1",
@@ -205,7 +204,7 @@ mod tests {
                 "ports": [{"containerPort": 80, "hostPort": 8081, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"}],
                 "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "250m", "memory": "32Mi"}}
             }]}
-        }));
+        }"#);
         let s = container_spec(&p, "inst", None).unwrap();
         assert_eq!(s.name, "web");
         assert_eq!(s.labels["app"], "x");
@@ -228,11 +227,11 @@ mod tests {
 
     #[test]
     fn command_without_args_drops_the_image_cmd() {
-        let p = pod(json!({"metadata": {"name": "a"}, "spec": {"containers": [
-            {"name": "c", "image": "i", "command": ["x"]}]}}));
+        let p = pod(r#"{"metadata": {"name": "a"}, "spec": {"containers": [
+            {"name": "c", "image": "i", "command": ["x"]}]}}"#);
         assert_eq!(container_spec(&p, "i", None).unwrap().cmd, Some(vec![]));
         let p = pod(
-            json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+            r#"{"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}"#,
         );
         let s = container_spec(&p, "i", None).unwrap();
         assert_eq!((s.entrypoint, s.cmd), (None, None));

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::format::{
+use super::format::{
     age, cpu_percent, hpa_metrics, hpa_target_name, label_lines, last_lines, mem_human, pick,
     pod_status, selector_string, str_field, table, text,
 };
@@ -152,7 +152,7 @@ fn state(d: &mut Desc, indent: usize, key: &str, st: Option<&Value>) {
         d.kv(i, "Reason", r);
     }
     if let Some(msg) = str_field(inner, "message") {
-        d.kv(i, "Message", crate::format::one_line(msg));
+        d.kv(i, "Message", super::format::one_line(msg));
     }
     if let Some(c) = inner.get("exitCode").filter(|c| !c.is_null()) {
         d.kv(i, "Exit Code", text(Some(c), ""));
@@ -213,7 +213,7 @@ pub fn pod(p: &Value) -> String {
     {
         state(&mut d, 4, "Last State", Some(last));
     }
-    let ready = crate::format::pod_ready(p) == "1/1";
+    let ready = super::format::pod_ready(p) == "1/1";
     d.kv(4, "Ready", if ready { "True" } else { "False" });
     d.kv(4, "Restart Count", text(p.get("restartCount"), "0"));
     d.kv(

@@ -1,6 +1,6 @@
-//! A deduplicating work queue with client-go's guarantees: a key waiting in the queue
-//! is there once however often it is added; a key being processed is never handed to
-//! a second worker at once — if it is added meanwhile, it is queued again when the
+//! The deduplicating work queue every control loop runs on ([`super::Controller`]),
+//! with client-go's guarantees: a key waiting in the queue is there once however often
+//! it is added; a key being processed is never handed to a second worker at once — if it is added meanwhile, it is queued again when the
 //! first worker is done, so the change is not lost.
 
 use std::collections::{HashSet, VecDeque};
