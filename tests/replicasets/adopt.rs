@@ -105,11 +105,11 @@ fn issue4_rs_adopts_a_surplus_pod_and_scales_back_to_three() {
     });
 }
 
-/// SPEC §3/§4: once `POST /k1s/pod` has stored the pod, the answer is 201 (with
-/// `id: null` when there is no container yet); 409 means "name in use" and that
-/// nothing was created. A pod its ReplicaSet adopts and scales away at once was
-/// nonetheless created (as in Kubernetes, whose POST answers 201 and whose RS then
-/// deletes the surplus).
+/// docs/decisions.md, "Creating and deleting pods": once `POST /k1s/pod` has stored the
+/// pod, the answer is 201 (with `id: null` when there is no container yet); 409 means
+/// "name in use" and that nothing was created. A pod its ReplicaSet adopts and scales
+/// away at once was nonetheless created (as in Kubernetes, whose POST answers 201 and
+/// whose RS then deletes the surplus).
 #[test]
 fn issue4_post_of_a_pod_its_rs_scales_away_answers_201() {
     let cleanup = Cleanup::new("rspost");

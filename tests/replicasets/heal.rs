@@ -6,8 +6,8 @@ use super::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// Healing is event-driven (SPEC §8: "well under a second"); this is a correctness
-/// deadline for busy CI machines, the times seen are printed.
+/// Healing is event-driven (docs/decisions.md, "ReplicaSets": "well under a second");
+/// this is a correctness deadline for busy CI machines, the times seen are printed.
 const HEAL_DEADLINE: Duration = Duration::from_secs(30);
 
 #[test]

@@ -1,7 +1,8 @@
-//! Crash recovery of ReplicaSets (SPEC §7): the RS comes back from the database with
-//! its controller, its pods are found again (not duplicated), pods whose containers
-//! died or vanished while the server was down are restarted or recreated, and a
-//! scale-up cut short by `kill -9` converges to exactly the desired count.
+//! Crash recovery of ReplicaSets (docs/decisions.md, "Crash recovery"): the RS comes
+//! back from the database with its controller, its pods are found again (not
+//! duplicated), pods whose containers died or vanished while the server was down are
+//! restarted or recreated, and a scale-up cut short by `kill -9` converges to exactly
+//! the desired count.
 
 use super::*;
 use serde_json::json;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 /// How long a server may take to answer `/healthz` after it is started.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
-/// SPEC §7: on SIGTERM the server exits within 10 s.
+/// On SIGTERM the server exits within 10 s (docs/decisions.md, "Crash recovery").
 pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// Generic deadline for a pod to reach a state (container create + start on 2 busy cores).
 pub const POD_DEADLINE: Duration = Duration::from_secs(60);
@@ -403,7 +403,8 @@ impl Server {
         self.token.as_ref().map(|t| format!("Bearer {t}"))
     }
 
-    /// Stops the server with SIGTERM; asserts it exits within 10 s (SPEC §7).
+    /// Stops the server with SIGTERM; asserts it exits within 10 s (docs/decisions.md,
+    /// "Crash recovery").
     pub fn stop_sigterm(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server not running");
         let started = Instant::now();
