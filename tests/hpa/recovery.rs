@@ -6,7 +6,7 @@ use super::*;
 use std::time::{Duration, Instant};
 
 #[test]
-fn issue5_hpa_survives_kill9_and_keeps_scaling() {
+fn hpa_survives_kill9_and_keeps_scaling() {
     let _cpu = cpu_heavy();
     let cleanup = Cleanup::new("hparec");
     let mut server = hpa_server();
@@ -93,7 +93,7 @@ fn issue5_hpa_survives_kill9_and_keeps_scaling() {
         },
     );
     eprintln!(
-        "issue5 recovery: scaled back to 3 {:.1?} after the user's scale to 1",
+        "hpa recovery: scaled back to 3 {:.1?} after the user's scale to 1",
         t0.elapsed()
     );
     assert!(

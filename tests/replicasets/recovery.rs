@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const SCALE30_DEADLINE: Duration = Duration::from_secs(90);
 
 #[test]
-fn issue4_rs_kill9_during_scale_up_to_30_converges_exactly() {
+fn rs_kill9_during_scale_up_to_30_converges_exactly() {
     let cleanup = Cleanup::new("rs30");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -108,7 +108,7 @@ fn issue4_rs_kill9_during_scale_up_to_30_converges_exactly() {
 }
 
 #[test]
-fn issue4_rs_created_just_before_kill9_is_carried_out_after_restart() {
+fn rs_created_just_before_kill9_is_carried_out_after_restart() {
     let cleanup = Cleanup::new("rsack");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -136,7 +136,7 @@ fn issue4_rs_created_just_before_kill9_is_carried_out_after_restart() {
 }
 
 #[test]
-fn issue4_rs_pods_lost_while_server_down_are_recreated_and_restarted() {
+fn rs_pods_lost_while_server_down_are_recreated_and_restarted() {
     let cleanup = Cleanup::new("rsdown");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -201,7 +201,7 @@ fn issue4_rs_pods_lost_while_server_down_are_recreated_and_restarted() {
 }
 
 #[test]
-fn issue4_rs_persists_across_sigterm_and_kill9_restarts() {
+fn rs_persists_across_sigterm_and_kill9_restarts() {
     let cleanup = Cleanup::new("rspersist");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -247,7 +247,7 @@ fn issue4_rs_persists_across_sigterm_and_kill9_restarts() {
 }
 
 #[test]
-fn issue4_rs_scale_down_and_delete_cut_by_kill9_finish_after_restart() {
+fn rs_scale_down_and_delete_cut_by_kill9_finish_after_restart() {
     let cleanup = Cleanup::new("rscut");
     let mut server = Server::start();
     let rs = cleanup.name("rs");

@@ -870,7 +870,7 @@ pub fn is_full_id(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-// ====================================================================== HPA tests (issue 5)
+// ====================================================================== HPA tests
 // Added for tests/hpa/. Keep this block together; other areas append their own blocks.
 
 /// Tests that burn CPU take turns: the machine has 2 cores, and two autoscaling tests
