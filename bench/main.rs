@@ -78,7 +78,7 @@ const USAGE: &str = "\
 usage: cargo bench --bench k1s_bench -- [PART]... [OPTIONS]
 
 parts (default: pods):
-  pods        lifecycle + api (the pod issue's figures)
+  pods        lifecycle + api (the pod figures)
   lifecycle   pod create→running and delete→gone vs the Docker API
   api         GET /k1s/pod and /k1s/pod/NAME latency under concurrency
   heal        a ReplicaSet's pod healed after rm -f / kill of its container

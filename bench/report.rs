@@ -13,7 +13,7 @@ pub const P99_TARGET_MS: f64 = 10.0;
 pub const HEAL_TARGET_MS: f64 = 500.0;
 pub const RS_SCALE_TARGET: f64 = 1.2;
 pub const RS_DELETE_TARGET: f64 = 1.5;
-/// 30 MB (10^6 bytes), the figure for the server with 30 pods.
+/// 30 MB (10^6 bytes), the target for the server with 30 pods.
 pub const RSS_TARGET_BYTES: u64 = 30_000_000;
 
 /// (what, kB, target and verdict)

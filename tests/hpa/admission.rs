@@ -36,7 +36,7 @@ fn wait_failed_get_scale(server: &Server, hpa: &str) -> Value {
 }
 
 #[test]
-fn issue5_handout_hpa_example_is_accepted_and_reports_missing_target() {
+fn example_hpa_yaml_is_accepted_and_reports_a_missing_target() {
     let cleanup = Cleanup::new("hpaex");
     let server = hpa_server();
     let hpa = cleanup.name("hpa");
@@ -137,7 +137,7 @@ fn issue5_handout_hpa_example_is_accepted_and_reports_missing_target() {
 }
 
 #[test]
-fn issue5_autoscaling_v1_target_cpu_percentage_is_accepted() {
+fn autoscaling_v1_target_cpu_percentage_is_accepted() {
     let cleanup = Cleanup::new("hpav1");
     let server = hpa_server();
     let hpa = cleanup.name("hpa");
@@ -192,7 +192,7 @@ fn issue5_autoscaling_v1_target_cpu_percentage_is_accepted() {
 }
 
 #[test]
-fn issue5_invalid_hpas_are_refused_naming_the_field() {
+fn invalid_hpas_are_refused_naming_the_field() {
     let cleanup = Cleanup::new("hpabad");
     let server = hpa_server();
     let rs = cleanup.name("rs");
@@ -285,7 +285,7 @@ fn issue5_invalid_hpas_are_refused_naming_the_field() {
 }
 
 #[test]
-fn issue5_deleting_an_hpa_leaves_its_replicaset_and_pods_alone() {
+fn deleting_an_hpa_leaves_its_replicaset_and_pods_alone() {
     let cleanup = Cleanup::new("hpadel");
     let server = hpa_server();
     let app = cleanup.prefix.clone();

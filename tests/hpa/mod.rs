@@ -1,7 +1,7 @@
-//! HorizontalPodAutoscalers (SPEC §3, issue 5): scaling on real CPU load up to max and
-//! back down to min, recovery after kill -9, admission (the handout's v2beta2 example,
-//! v1, invalid specs), `k1s_ctl` (create/get/describe/delete hpa, top pod) and pod CPU
-//! stats.
+//! HorizontalPodAutoscalers (docs/decisions.md, "Autoscaling"): scaling on real CPU
+//! load up to max and back down to min, recovery after kill -9, admission (the
+//! handout's v2beta2 example, v1, invalid specs), `k1s_ctl` (create/get/describe/delete
+//! hpa, top pod) and pod CPU stats.
 //!
 //! Every test starts its own server with `--hpa-sync-period 2s`. Tests that burn CPU
 //! hold `cpu_heavy()` for their whole run (2 cores: at most 3 burners at a time).
@@ -236,7 +236,8 @@ pub fn cpu_average_millis(hpa: &Value) -> Option<f64> {
 }
 
 /// Asserts that the HPA's cpu utilization is its average usage as a percentage of
-/// `request_millis` (what SPEC §3 says: of the request, or of one full CPU without one).
+/// `request_millis` (what docs/decisions.md, "Autoscaling" says: of the request, or of
+/// one full CPU without one).
 pub fn assert_utilization_of(hpa: &Value, request_millis: f64) {
     let util = cpu_utilization(hpa).unwrap_or_else(|| panic!("no utilization: {}", hpa_brief(hpa)));
     let avg =

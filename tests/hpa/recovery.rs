@@ -1,11 +1,12 @@
-//! Crash recovery of HPAs (SPEC §7): after kill -9 and a restart on the same database
-//! the HPA is there, the same object, and its controller works again.
+//! Crash recovery of HPAs (docs/decisions.md, "Crash recovery"): after kill -9 and a
+//! restart on the same database the HPA is there, the same object, and its controller
+//! works again.
 
 use super::*;
 use std::time::{Duration, Instant};
 
 #[test]
-fn issue5_hpa_survives_kill9_and_keeps_scaling() {
+fn hpa_survives_kill9_and_keeps_scaling() {
     let _cpu = cpu_heavy();
     let cleanup = Cleanup::new("hparec");
     let mut server = hpa_server();
@@ -19,9 +20,10 @@ fn issue5_hpa_survives_kill9_and_keeps_scaling() {
         &burn_rs(&rs, &app, 1, &["burn", "--millicores", "500"], None),
     );
     wait_rs_running(&server, &rs, 1, POD_DEADLINE, "the first burn pod Running");
-    // No CPU request: utilization is a percentage of one full CPU (SPEC §3). ~50 % of
-    // one CPU against 10 %: ceil(1 × 50 / 10) = 5 → max 3. A low target, so that a
-    // burner still asks for more on a busy machine where it gets less than its 500m.
+    // No CPU request: utilization is a percentage of one full CPU (docs/decisions.md,
+    // "Autoscaling"). ~50 % of one CPU against 10 %: ceil(1 × 50 / 10) = 5 → max 3. A
+    // low target, so that a burner still asks for more on a busy machine where it gets
+    // less than its 500m.
     create_ok(&server, "hpa", &hpa_v2(&hpa, &rs, 1, 3, 10));
     wait_rs_replicas(
         &server,
@@ -91,7 +93,7 @@ fn issue5_hpa_survives_kill9_and_keeps_scaling() {
         },
     );
     eprintln!(
-        "issue5 recovery: scaled back to 3 {:.1?} after the user's scale to 1",
+        "hpa recovery: scaled back to 3 {:.1?} after the user's scale to 1",
         t0.elapsed()
     );
     assert!(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 const BURN_500: &[&str] = &["burn", "--millicores", "500"];
 
 #[test]
-fn issue5_hpa_scales_rs_up_to_max_on_real_cpu_load() {
+fn hpa_scales_rs_up_to_max_on_real_cpu_load() {
     let _cpu = cpu_heavy();
     let cleanup = Cleanup::new("hpaup");
     let server = hpa_server();
@@ -46,7 +46,7 @@ fn issue5_hpa_scales_rs_up_to_max_on_real_cpu_load() {
     let scaled = t0.elapsed();
     wait_rs_running(&server, &rs, 3, POD_DEADLINE, "3 burn pods Running");
     eprintln!(
-        "issue5 scale-up: spec.replicas 1 → 3 after {scaled:.1?}, 3 pods Running after {:.1?}",
+        "hpa scale-up: spec.replicas 1 → 3 after {scaled:.1?}, 3 pods Running after {:.1?}",
         t0.elapsed()
     );
 
@@ -149,7 +149,7 @@ fn issue5_hpa_scales_rs_up_to_max_on_real_cpu_load() {
             }
         },
     );
-    eprintln!("issue5 get hpa: {line}");
+    eprintln!("get hpa: {line}");
 
     // describe hpa shows the metric, the conditions and the rescale event.
     let out = server.ctl(&["describe", "hpa", &hpa]);
@@ -176,7 +176,7 @@ fn issue5_hpa_scales_rs_up_to_max_on_real_cpu_load() {
 }
 
 #[test]
-fn issue5_hpa_scales_back_down_to_min_when_load_stops() {
+fn hpa_scales_back_down_to_min_when_load_stops() {
     let _cpu = cpu_heavy();
     let cleanup = Cleanup::new("hpadown");
     let server = hpa_server();
@@ -229,7 +229,7 @@ fn issue5_hpa_scales_back_down_to_min_when_load_stops() {
         },
     );
     eprintln!(
-        "issue5 scale-down: up to {n} running after {:.1?}",
+        "hpa scale-down: up to {n} running after {:.1?}",
         t0.elapsed()
     );
 
@@ -270,7 +270,7 @@ fn issue5_hpa_scales_back_down_to_min_when_load_stops() {
         !pods.contains(left),
         "the pod left is a new, sleeping one: {left} among the deleted {pods:?}"
     );
-    eprintln!("issue5 scale-down: back to 1 {down:.1?} after the load stopped");
+    eprintln!("hpa scale-down: back to 1 {down:.1?} after the load stopped");
 
     let h = wait_for(
         Duration::from_secs(30),
@@ -313,7 +313,7 @@ fn issue5_hpa_scales_back_down_to_min_when_load_stops() {
 /// 15 s, whichever is more. Measured on memory (idle pods, no CPU burnt) with an
 /// AverageValue target far below what a pod uses, so the metric asks for max at once.
 #[test]
-fn issue5_scale_up_is_rate_limited_by_the_default_policies() {
+fn hpa_scale_up_is_rate_limited_by_the_default_policies() {
     let cleanup = Cleanup::new("hparate");
     let server = hpa_server();
     let app = cleanup.prefix.clone();
@@ -377,7 +377,7 @@ fn issue5_scale_up_is_rate_limited_by_the_default_policies() {
         "the second step to max (8)",
     );
     eprintln!(
-        "issue5 rate limit: 1 → 5, then 5 → 8 after {:.1?}",
+        "hpa rate limit: 1 → 5, then 5 → 8 after {:.1?}",
         first.elapsed()
     );
     let h = hpa_extra(&server, &hpa).unwrap();
@@ -407,7 +407,7 @@ fn issue5_scale_up_is_rate_limited_by_the_default_policies() {
 
 /// A ReplicaSet scaled to 0 by its user is left alone (Kubernetes: ScalingDisabled).
 #[test]
-fn issue5_hpa_leaves_a_replicaset_at_zero_alone() {
+fn hpa_leaves_a_replicaset_at_zero_alone() {
     let cleanup = Cleanup::new("hpazero");
     let server = hpa_server();
     let app = cleanup.prefix.clone();
@@ -447,7 +447,7 @@ fn issue5_hpa_leaves_a_replicaset_at_zero_alone() {
 /// window also holds for an HPA that was just created (or whose controller just
 /// restarted): it never scales down at its first look.
 #[test]
-fn issue5_default_scale_down_window_holds_a_new_hpa_at_current_replicas() {
+fn default_scale_down_window_holds_a_new_hpa_at_current_replicas() {
     let cleanup = Cleanup::new("hpastab");
     let server = hpa_server();
     let app = cleanup.prefix.clone();

@@ -10,7 +10,7 @@ fn millicores(s: &str) -> Option<i64> {
 }
 
 #[test]
-fn issue5_top_pod_and_stats_show_a_burning_pods_cpu() {
+fn top_pod_and_stats_show_a_burning_pods_cpu() {
     let _cpu = cpu_heavy();
     let cleanup = Cleanup::new("hpatop");
     let server = hpa_server();
@@ -96,7 +96,7 @@ fn issue5_top_pod_and_stats_show_a_burning_pods_cpu() {
             .is_some_and(|c| c.ends_with("Mi")),
         "memory in Mi: {line}"
     );
-    eprintln!("issue5 top pod: {line} (stats.cpu_percent {cpu:.1})");
+    eprintln!("top pod: {line} (stats.cpu_percent {cpu:.1})");
 
     // By name as well.
     let out = server.ctl(&["top", "pod", &name]);

@@ -1,4 +1,5 @@
-//! Names in use (SPEC §3): 409, and the existing pod or container left untouched.
+//! Names in use (docs/decisions.md, "Creating and deleting pods"): 409, and the
+//! existing pod or container left untouched.
 
 use crate::support::*;
 use serde_json::json;

@@ -1,5 +1,5 @@
-//! Pods through `k1s_ctl` (SPEC §5): create, get (-l, -o json), describe, delete, and
-//! failures with a non-zero exit and a one-line reason.
+//! Pods through `k1s_ctl` (docs/decisions.md, "CLI"): create, get (-l, -o json),
+//! describe, delete, and failures with a non-zero exit and a one-line reason.
 
 use crate::support::*;
 use serde_json::Value;

@@ -1,5 +1,6 @@
-//! An unreachable Docker engine (SPEC §4, §6): the server still starts, serves from
-//! its store, and answers 503 to writes that need the engine, storing nothing.
+//! An unreachable Docker engine (docs/decisions.md, "Docker engine", "Status codes"):
+//! the server still starts, serves from its store, and answers 503 to writes that need
+//! the engine, storing nothing.
 
 use crate::support::*;
 

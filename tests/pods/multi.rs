@@ -1,5 +1,5 @@
-//! Several K1s servers on one Docker engine (SPEC §3): each sees and touches only its
-//! own containers.
+//! Several K1s servers on one Docker engine (docs/decisions.md, "Containers and
+//! instances"): each sees and touches only its own containers.
 
 use crate::support::*;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! Crash recovery (SPEC §7): stopping or killing the server never stops pods; after a
-//! restart the same pods are found again, not duplicated.
+//! Crash recovery (docs/decisions.md, "Crash recovery"): stopping or killing the server
+//! never stops pods; after a restart the same pods are found again, not duplicated.
 
 use crate::support::*;
 

@@ -1,4 +1,5 @@
-//! Pods through the REST API (SPEC §3–§4): create, list by labels, details, delete.
+//! Pods through the REST API (docs/decisions.md, "REST API", "Result shapes"): create,
+//! list by labels, details, delete.
 
 use crate::support::*;
 use serde_json::{Value, json};

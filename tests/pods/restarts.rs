@@ -1,5 +1,5 @@
-//! K1s as the kubelet (SPEC §3 "Restarts"): containers killed or removed behind its
-//! back, restart policies, crash loops, and images that cannot be had.
+//! K1s as the kubelet (docs/decisions.md, "Restarts"): containers killed or removed
+//! behind its back, restart policies, crash loops, and images that cannot be had.
 
 use crate::support::*;
 use serde_json::{Value, json};

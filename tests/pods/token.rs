@@ -1,5 +1,5 @@
-//! Access token and listen address (SPEC §6, §8): off loopback a token is required,
-//! and then every request needs it.
+//! Access token and listen address (docs/decisions.md, "Configuration", "Security"):
+//! off loopback a token is required, and then every request needs it.
 
 use crate::support::*;
 use std::time::Duration;

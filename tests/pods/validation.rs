@@ -1,5 +1,6 @@
-//! Invalid pod specs (SPEC §3, §4, §9): 400 for bytes that do not parse, 422 naming the
-//! field for anything else, 413 for a body over 3 MiB — and nothing created.
+//! Invalid pod specs (docs/decisions.md, "Pod fields", "Status codes"): 400 for bytes
+//! that do not parse, 422 naming the field for anything else, 413 for a body over 3 MiB
+//! — and nothing created.
 
 use crate::support::*;
 use serde_json::{Value, json};

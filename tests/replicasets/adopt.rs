@@ -1,13 +1,13 @@
-//! Ownership (issue 4, point 5): a matching orphan pod is adopted (and a surplus one
-//! scaled away); a pod another ReplicaSet controls is never touched, even when it
-//! carries labels the first one selects.
+//! Ownership: a matching orphan pod is adopted (and a surplus one scaled away); a pod
+//! another ReplicaSet controls is never touched, even when it carries labels the first
+//! one selects.
 
 use super::*;
 use serde_json::json;
 use std::time::Duration;
 
 #[test]
-fn issue4_rs_adopts_an_existing_orphan_and_creates_only_the_rest() {
+fn rs_adopts_an_existing_orphan_and_creates_only_the_rest() {
     let cleanup = Cleanup::new("rsadopt");
     let server = Server::start();
     let rs = cleanup.name("rs");
@@ -46,7 +46,7 @@ fn issue4_rs_adopts_an_existing_orphan_and_creates_only_the_rest() {
 }
 
 #[test]
-fn issue4_rs_adopts_a_surplus_pod_and_scales_back_to_three() {
+fn rs_adopts_a_surplus_pod_and_scales_back_to_three() {
     let cleanup = Cleanup::new("rssurp");
     let server = Server::start();
     let rs = cleanup.name("rs");
@@ -60,7 +60,7 @@ fn issue4_rs_adopts_a_surplus_pod_and_scales_back_to_three() {
 
     // A fourth matching pod, made by hand. The RS adopts it at once and, being the
     // newest and not yet running, it is the one scaled away — possibly before the POST
-    // answers: see `issue4_post_of_a_pod_its_rs_scales_away_answers_201` for the answer.
+    // answers: see `post_of_a_pod_its_rs_scales_away_answers_201` for the answer.
     let extra = cleanup.name("extra");
     let r = server.post_json("/k1s/pod", &pod_manifest(&extra, &app, HTTP_IMAGE));
     assert!(
@@ -105,13 +105,13 @@ fn issue4_rs_adopts_a_surplus_pod_and_scales_back_to_three() {
     });
 }
 
-/// SPEC §3/§4: once `POST /k1s/pod` has stored the pod, the answer is 201 (with
-/// `id: null` when there is no container yet); 409 means "name in use" and that
-/// nothing was created. A pod its ReplicaSet adopts and scales away at once was
-/// nonetheless created (as in Kubernetes, whose POST answers 201 and whose RS then
-/// deletes the surplus).
+/// docs/decisions.md, "Creating and deleting pods": once `POST /k1s/pod` has stored the
+/// pod, the answer is 201 (with `id: null` when there is no container yet); 409 means
+/// "name in use" and that nothing was created. A pod its ReplicaSet adopts and scales
+/// away at once was nonetheless created (as in Kubernetes, whose POST answers 201 and
+/// whose RS then deletes the surplus).
 #[test]
-fn issue4_post_of_a_pod_its_rs_scales_away_answers_201() {
+fn post_of_a_pod_its_rs_scales_away_answers_201() {
     let cleanup = Cleanup::new("rspost");
     let server = Server::start();
     let rs = cleanup.name("rs");
@@ -136,7 +136,7 @@ fn issue4_post_of_a_pod_its_rs_scales_away_answers_201() {
 }
 
 #[test]
-fn issue4_pods_of_another_rs_are_never_touched() {
+fn pods_of_another_rs_are_never_touched() {
     let cleanup = Cleanup::new("rsother");
     let server = Server::start();
     let tier = unique("tier");

@@ -1,5 +1,4 @@
-//! The handout's ReplicaSet through `k1s_ctl` (issue 4, point 4): create, get,
-//! describe, delete.
+//! The handout's ReplicaSet through `k1s_ctl`: create, get, describe, delete.
 
 use super::*;
 use serde_json::json;
@@ -13,7 +12,7 @@ fn row(stdout: &str, name: &str) -> Option<Vec<String>> {
 }
 
 #[test]
-fn issue4_example_rs_via_ctl_create_get_describe_delete() {
+fn example_rs_via_ctl_create_get_describe_delete() {
     let cleanup = Cleanup::new("rsctl");
     let server = Server::start();
     let rs = cleanup.name("rs");

@@ -1,12 +1,11 @@
-//! Deleting a ReplicaSet (issue 4, point 5): it answers at once, the RS is gone from
-//! the API at once, its pods and containers follow in the background, and nothing
-//! comes back.
+//! Deleting a ReplicaSet: it answers at once, the RS is gone from the API at once, its
+//! pods and containers follow in the background, and nothing comes back.
 
 use super::*;
 use std::time::{Duration, Instant};
 
 #[test]
-fn issue4_rs_delete_answers_at_once_and_cascades() {
+fn rs_delete_answers_at_once_and_cascades() {
     let cleanup = Cleanup::new("rsdel");
     let server = Server::start();
     let rs = cleanup.name("rs");

@@ -1,17 +1,17 @@
-//! A ReplicaSet heals (issue 4, point 5): a removed or killed container is recreated or
-//! restarted in place by the node agent (same pod, restartCount + 1, no replacement
-//! pod); a deleted pod is replaced by the ReplicaSet with a new pod.
+//! A ReplicaSet heals: a removed or killed container is recreated or restarted in place
+//! by the node agent (same pod, restartCount + 1, no replacement pod); a deleted pod is
+//! replaced by the ReplicaSet with a new pod.
 
 use super::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// Healing is event-driven (SPEC §8: "well under a second"); this is a correctness
-/// deadline for busy CI machines, the times seen are printed.
+/// Healing is event-driven (docs/decisions.md, "ReplicaSets": "well under a second");
+/// this is a correctness deadline for busy CI machines, the times seen are printed.
 const HEAL_DEADLINE: Duration = Duration::from_secs(30);
 
 #[test]
-fn issue4_rs_heals_removed_killed_and_deleted_pods() {
+fn rs_heals_removed_killed_and_deleted_pods() {
     let cleanup = Cleanup::new("rsheal");
     let server = Server::start();
     let rs = cleanup.name("rs");

@@ -1,6 +1,6 @@
-//! ReplicaSets (SPEC §3, §4, §7): the handout's example through the REST API and
-//! `k1s_ctl`, healing, adoption, ownership, scaling, cascading deletion, validation,
-//! and crash recovery.
+//! ReplicaSets (docs/decisions.md, "ReplicaSets", "Result shapes", "Crash recovery"):
+//! the handout's example through the REST API and `k1s_ctl`, healing, adoption,
+//! ownership, scaling, cascading deletion, validation, and crash recovery.
 //!
 //! Every test uses its own server and a unique selector label (`app: <unique>`), so
 //! "the containers carrying this label" are exactly the containers of this test's

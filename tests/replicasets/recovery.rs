@@ -1,7 +1,8 @@
-//! Crash recovery of ReplicaSets (SPEC §7): the RS comes back from the database with
-//! its controller, its pods are found again (not duplicated), pods whose containers
-//! died or vanished while the server was down are restarted or recreated, and a
-//! scale-up cut short by `kill -9` converges to exactly the desired count.
+//! Crash recovery of ReplicaSets (docs/decisions.md, "Crash recovery"): the RS comes
+//! back from the database with its controller, its pods are found again (not
+//! duplicated), pods whose containers died or vanished while the server was down are
+//! restarted or recreated, and a scale-up cut short by `kill -9` converges to exactly
+//! the desired count.
 
 use super::*;
 use serde_json::json;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 const SCALE30_DEADLINE: Duration = Duration::from_secs(90);
 
 #[test]
-fn issue4_rs_kill9_during_scale_up_to_30_converges_exactly() {
+fn rs_kill9_during_scale_up_to_30_converges_exactly() {
     let cleanup = Cleanup::new("rs30");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -107,7 +108,7 @@ fn issue4_rs_kill9_during_scale_up_to_30_converges_exactly() {
 }
 
 #[test]
-fn issue4_rs_created_just_before_kill9_is_carried_out_after_restart() {
+fn rs_created_just_before_kill9_is_carried_out_after_restart() {
     let cleanup = Cleanup::new("rsack");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -135,7 +136,7 @@ fn issue4_rs_created_just_before_kill9_is_carried_out_after_restart() {
 }
 
 #[test]
-fn issue4_rs_pods_lost_while_server_down_are_recreated_and_restarted() {
+fn rs_pods_lost_while_server_down_are_recreated_and_restarted() {
     let cleanup = Cleanup::new("rsdown");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -200,7 +201,7 @@ fn issue4_rs_pods_lost_while_server_down_are_recreated_and_restarted() {
 }
 
 #[test]
-fn issue4_rs_persists_across_sigterm_and_kill9_restarts() {
+fn rs_persists_across_sigterm_and_kill9_restarts() {
     let cleanup = Cleanup::new("rspersist");
     let mut server = Server::start();
     let rs = cleanup.name("rs");
@@ -246,7 +247,7 @@ fn issue4_rs_persists_across_sigterm_and_kill9_restarts() {
 }
 
 #[test]
-fn issue4_rs_scale_down_and_delete_cut_by_kill9_finish_after_restart() {
+fn rs_scale_down_and_delete_cut_by_kill9_finish_after_restart() {
     let cleanup = Cleanup::new("rscut");
     let mut server = Server::start();
     let rs = cleanup.name("rs");

@@ -1,10 +1,10 @@
-//! The handout's ReplicaSet through the REST API (issue 4, point 4).
+//! The handout's ReplicaSet through the REST API.
 
 use super::*;
 use serde_json::json;
 
 #[test]
-fn issue4_example_rs_via_rest_runs_three_owned_pods() {
+fn example_rs_via_rest_runs_three_owned_pods() {
     let cleanup = Cleanup::new("rsrest");
     let server = Server::start();
     let rs = cleanup.name("rs");

@@ -1,13 +1,13 @@
-//! Scaling (issue 4, point 5): `PATCH /k1s/rs/NAME` with a merge patch and
-//! `k1s_ctl scale`; counts converge exactly, a scale-down removes the surplus
-//! containers, and surviving pods are never churned.
+//! Scaling: `PATCH /k1s/rs/NAME` with a merge patch and `k1s_ctl scale`; counts
+//! converge exactly, a scale-down removes the surplus containers, and surviving pods
+//! are never churned.
 
 use super::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[test]
-fn issue4_rs_scales_up_and_down_via_patch_and_ctl() {
+fn rs_scales_up_and_down_via_patch_and_ctl() {
     let cleanup = Cleanup::new("rsscale");
     let server = Server::start();
     let rs = cleanup.name("rs");

@@ -1,5 +1,5 @@
-//! Invalid ReplicaSets (issue 4, point 5): 422 naming the field and nothing created;
-//! an invalid PATCH changes nothing.
+//! Invalid ReplicaSets: 422 naming the field and nothing created; an invalid PATCH
+//! changes nothing.
 
 use super::*;
 use serde_json::{Value, json};
@@ -85,7 +85,7 @@ fn cases(cleanup: &Cleanup) -> Vec<(&'static str, Value, &'static str)> {
 }
 
 #[test]
-fn issue4_invalid_rs_specs_are_refused_naming_the_field() {
+fn invalid_rs_specs_are_refused_naming_the_field() {
     let cleanup = Cleanup::new("rsinv");
     let server = Server::start();
     let suite = format!("suite={}", cleanup.prefix);
@@ -123,7 +123,7 @@ fn issue4_invalid_rs_specs_are_refused_naming_the_field() {
 }
 
 #[test]
-fn issue4_invalid_rs_patches_change_nothing() {
+fn invalid_rs_patches_change_nothing() {
     let cleanup = Cleanup::new("rspatch");
     let server = Server::start();
     let rs = cleanup.name("rs");

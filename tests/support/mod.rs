@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 /// How long a server may take to answer `/healthz` after it is started.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
-/// SPEC §7: on SIGTERM the server exits within 10 s.
+/// On SIGTERM the server exits within 10 s (docs/decisions.md, "Crash recovery").
 pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// Generic deadline for a pod to reach a state (container create + start on 2 busy cores).
 pub const POD_DEADLINE: Duration = Duration::from_secs(60);
@@ -403,7 +403,8 @@ impl Server {
         self.token.as_ref().map(|t| format!("Bearer {t}"))
     }
 
-    /// Stops the server with SIGTERM; asserts it exits within 10 s (SPEC §7).
+    /// Stops the server with SIGTERM; asserts it exits within 10 s (docs/decisions.md,
+    /// "Crash recovery").
     pub fn stop_sigterm(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server not running");
         let started = Instant::now();
@@ -869,7 +870,7 @@ pub fn is_full_id(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-// ====================================================================== HPA tests (issue 5)
+// ====================================================================== HPA tests
 // Added for tests/hpa/. Keep this block together; other areas append their own blocks.
 
 /// Tests that burn CPU take turns: the machine has 2 cores, and two autoscaling tests
