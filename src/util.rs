@@ -27,7 +27,7 @@ pub fn new_uid() -> String {
 /// Kubernetes' name suffix alphabet (no vowels, no look-alikes), as `generateName` and
 /// ReplicaSet pod names use.
 pub fn random_suffix(n: usize) -> String {
-    const ALPHA: &[u8] = crate::model::pod::NAME_SUFFIX_ALPHABET.as_bytes();
+    const ALPHA: &[u8] = crate::model::meta::NAME_SUFFIX_ALPHABET.as_bytes();
     let mut rng = rand::rng();
     (0..n)
         .map(|_| ALPHA[rng.random_range(0..ALPHA.len())] as char)

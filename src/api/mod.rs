@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::core::{CoreError, K1s};
 use crate::model;
 
-/// Largest request body accepted (SPEC §4); larger ones get 413.
+/// Largest request body accepted (docs/decisions.md, "REST API"); larger ones get 413.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// Shared state of the handlers.

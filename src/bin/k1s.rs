@@ -156,7 +156,7 @@ async fn serve(args: Args) -> ExitCode {
         },
     );
     let app = router(AppState {
-        k1s,
+        k1s: k1s.clone(),
         token: token.map(Arc::from),
     });
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -171,12 +171,15 @@ async fn serve(args: Args) -> ExitCode {
             _ = tokio::signal::ctrl_c() => {},
         }
         tracing::info!("shutting down; pods keep running");
+        // The control loops stop first: no reconcile starts while the server drains.
+        k1s.shutdown();
         let _ = stop_tx.send(true);
     };
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-    // Open connections (a client's watch) must not hold the exit past SPEC's 10 s:
-    // requests in flight get a few seconds, then the process ends. Every acknowledged
-    // write is already in SQLite, so nothing is lost by not waiting longer.
+    // Open connections (a client's watch) must not hold the exit past 10 s
+    // (docs/decisions.md, "Crash recovery"): requests in flight get a few seconds, then
+    // the process ends. Every acknowledged write is already in SQLite, so nothing is
+    // lost by not waiting longer.
     let deadline = async move {
         let _ = stop_rx.wait_for(|stopped| *stopped).await;
         tokio::time::sleep(Duration::from_secs(5)).await;

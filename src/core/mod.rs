@@ -34,7 +34,7 @@ use crate::runtime::metrics::Metrics;
 use crate::runtime::{ContainerRuntime, RuntimeError};
 use crate::store::{Kind, MetaExt, Op, Source, Store, StoreError};
 
-/// Server settings the core needs (SPEC §6).
+/// Server settings the core needs (docs/decisions.md, "Configuration").
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The SQLite file.
@@ -333,7 +333,7 @@ impl K1s {
         let name = match (&meta.name, &meta.generate_name) {
             (Some(n), _) => n.clone(),
             (None, Some(prefix)) => {
-                model::pod::generated_name(prefix, &crate::util::random_suffix(5))
+                model::meta::generated_name(prefix, &crate::util::random_suffix(5))
             }
             // Admission requires one of the two; keep a clear error all the same.
             (None, None) => {

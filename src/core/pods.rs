@@ -4,7 +4,7 @@ use super::*;
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-/// The pod shape of SPEC §4.
+/// The pod shape (docs/decisions.md, "Result shapes").
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PodView {
@@ -41,7 +41,7 @@ pub struct StatsView {
     pub memory_bytes: Option<u64>,
 }
 
-/// The podExtra shape of SPEC §4.
+/// The podExtra shape (docs/decisions.md, "Result shapes").
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodDetails {
@@ -189,7 +189,8 @@ impl K1s {
         Ok(())
     }
 
-    /// Two pods may not publish the same host port (SPEC §9: 409 at admission).
+    /// Two pods may not publish the same host port (409 at admission;
+    /// docs/decisions.md, "Network").
     fn check_host_ports(&self, pod: &Pod) -> Result<(), CoreError> {
         let wanted = host_ports(pod);
         if wanted.is_empty() {

@@ -82,9 +82,15 @@ impl K1s {
         })
     }
 
-    /// Applies a JSON merge patch (`{"spec":{"replicas":5}}` scales) and validates the
-    /// result as a whole; the selector and name are immutable.
-    pub async fn patch_replica_set(
+    /// Applies a client's JSON merge patch (`{"spec":{"replicas":5}}` scales) and
+    /// validates the result as a whole; the selector and name are immutable.
+    pub async fn patch_replica_set(&self, name: &str, patch: Value) -> Result<RsView, CoreError> {
+        self.patch_replica_set_as(name, patch, Source::Api).await
+    }
+
+    /// [`K1s::patch_replica_set`] on behalf of `source` (a controller's own writes are
+    /// told apart in the change stream).
+    pub(crate) async fn patch_replica_set_as(
         &self,
         name: &str,
         patch: Value,
@@ -186,13 +192,13 @@ impl K1s {
     }
 
     /// Sets a ReplicaSet's replica count: the path both a user's scale and the HPA take.
-    pub async fn scale_replica_set(
+    pub(crate) async fn scale_replica_set(
         &self,
         name: &str,
         replicas: i32,
         source: Source,
     ) -> Result<RsView, CoreError> {
-        self.patch_replica_set(
+        self.patch_replica_set_as(
             name,
             serde_json::json!({"spec": {"replicas": replicas}}),
             source,
@@ -329,6 +335,6 @@ impl KindOps for ReplicaSetOps {
         name: &'a str,
         patch: Value,
     ) -> BoxFuture<'a, Result<Json, CoreError>> {
-        Box::pin(async move { Json::of(&k1s.patch_replica_set(name, patch, Source::Api).await?) })
+        Box::pin(async move { Json::of(&k1s.patch_replica_set(name, patch).await?) })
     }
 }

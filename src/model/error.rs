@@ -18,10 +18,10 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// The message of refused features that K1s does not implement (SPEC §9).
+/// The message of refused features that K1s does not implement (docs/decisions.md, "Pod fields").
 pub const NOT_SUPPORTED: &str = "not supported by K1s";
 
-/// The detail for host power (SPEC §8) refused because the server does not allow it.
+/// The detail for host power (docs/decisions.md, "Security") refused because the server does not allow it.
 pub const HOST_POWER_REFUSED: &str = "not supported by K1s unless the server is started allowing host power (it gives the pod power over the host)";
 
 impl FieldError {

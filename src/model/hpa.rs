@@ -7,7 +7,7 @@
 use k8s_openapi::api::autoscaling::{v1, v2};
 use serde_json::Value;
 
-use super::pod::{apply_object_meta_defaults, validate_name_required, validate_object_meta};
+use super::meta::{apply_object_meta_defaults, validate_name_required, validate_object_meta};
 use super::quantity::{cpu_millis, memory_bytes};
 use super::{Admitted, FieldError, Invalid, check_type_meta, decode_strict, strip_system_fields};
 

@@ -92,15 +92,6 @@ pub fn matches(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, St
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// Render a selector map back to `k1=v1,k2=v2` (sorted by key), for messages and URLs.
-pub fn format_selector(selector: &BTreeMap<String, String>) -> String {
-    selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +178,5 @@ mod tests {
         assert!(!matches(&labels, &map(&[("tier", "web")])));
         assert!(!matches(&map(&[]), &map(&[("app", "hello")])));
         assert!(matches(&map(&[]), &map(&[])));
-        assert_eq!(format_selector(&labels), "app=hello,version=1.0");
     }
 }

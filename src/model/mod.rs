@@ -1,6 +1,6 @@
 //! Resource model: parsing request bodies, strict decoding into Kubernetes' own types
 //! (`k8s-openapi`), defaulting and validation with Kubernetes' rules, field paths and
-//! words (SPEC §3, §4, §8, §9).
+//! words (docs/decisions.md: "REST API", "Pod fields", "Security", "Status codes").
 //!
 //! The path of a body is always bytes → [`serde_json::Value`] ([`parse_body`]) → typed
 //! object ([`decode_strict`]) → semantic checks. Going through `Value` matters: YAML
@@ -11,6 +11,7 @@
 mod error;
 pub mod hpa;
 pub mod labels;
+pub mod meta;
 pub mod names;
 pub mod pod;
 pub mod quantity;
@@ -23,7 +24,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// What the host offers (from the engine's `info`); a request or limit above it is
-/// refused (SPEC §3, §9 Resources). A value of 0 or less means "unknown": not checked.
+/// refused (docs/decisions.md, "Resources"). A value of 0 or less means "unknown":
+/// not checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostLimits {
     /// The host's CPUs in millicores (2 CPUs = 2000).
@@ -43,7 +45,7 @@ impl HostLimits {
 /// Server settings that change what admission accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AdmissionOptions {
-    /// Accept host power (SPEC §8): `privileged`, added capabilities, `hostNetwork`,
+    /// Accept host power (docs/decisions.md, "Security"): `privileged`, added capabilities, `hostNetwork`,
     /// `hostPID`, `hostIPC`, sysctls, unconfined seccomp/AppArmor. Off by default.
     pub allow_host_power: bool,
 }
@@ -577,7 +579,7 @@ spec:
         let rs: ReplicaSet = decode_strict(docs[0].clone(), &mut errs).unwrap();
         assert!(errs.is_empty(), "{errs:?}");
         let template = rs.spec.unwrap().template.unwrap();
-        pod::validate_object_meta(
+        meta::validate_object_meta(
             template.metadata.as_ref().unwrap(),
             "spec.template.metadata",
             &mut errs,

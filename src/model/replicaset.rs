@@ -9,10 +9,10 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::Value;
 
-use super::pod::{
-    apply_object_meta_defaults, apply_pod_spec_defaults, validate_labels, validate_name_required,
-    validate_object_meta, validate_pod_spec,
+use super::meta::{
+    apply_object_meta_defaults, validate_labels, validate_name_required, validate_object_meta,
 };
+use super::pod::{apply_pod_spec_defaults, validate_pod_spec};
 use super::{
     AdmissionOptions, Admitted, FieldError, HostLimits, Invalid, check_type_meta, decode_strict,
     labels, strip_system_fields,

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use crate::model::quantity::{cpu_millis, memory_bytes};
 use crate::runtime::{ContainerSpec, LABEL_INSTANCE, LABEL_MARKER, LABEL_POD, LABEL_UID, PortSpec};
 
-/// The first container of the pod: the one K1s runs (SPEC §1: one pod, one container).
+/// The first container of the pod: the one K1s runs (docs/decisions.md, "One container per pod").
 pub fn first_container(pod: &Pod) -> Option<&Container> {
     pod.spec.as_ref().and_then(|s| s.containers.first())
 }

@@ -22,7 +22,7 @@ use super::{
 /// A connection to the Docker engine.
 pub struct Docker {
     // None until the socket could be opened: an engine that is down at start-up
-    // must not keep K1s from starting (SPEC §6).
+    // must not keep K1s from starting (docs/decisions.md, "Docker engine").
     client: std::sync::RwLock<Option<bollard::Docker>>,
     negotiated: std::sync::atomic::AtomicBool,
 }
