@@ -27,8 +27,11 @@ pub struct KindInfo {
     pub kind: &'static str,
     /// The API group (`""` for the core group).
     pub group: &'static str,
-    /// The version K1s stores and serves.
+    /// The version K1s stores and prefers.
     pub version: &'static str,
+    /// Every version the Kubernetes API serves it in, preferred first (HPAs: `v2`,
+    /// `v1`, `v2beta2`); all are views of the one stored form.
+    pub versions: &'static [&'static str],
     /// `pods`, `replicasets`, …
     pub plural: &'static str,
     /// `pod`, `replicaset`, …
@@ -103,6 +106,15 @@ pub fn by_path(path: &str) -> Option<&'static KindInfo> {
     KINDS.iter().copied().find(|k| k.path == path)
 }
 
+/// The kind served at `group`/`version` under the plural `resource` (the Kubernetes
+/// API's paths: `""`/`v1`/`pods`, `apps`/`v1`/`replicasets`).
+pub fn by_resource(group: &str, version: &str, resource: &str) -> Option<&'static KindInfo> {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.group == group && k.plural == resource && k.versions.contains(&version))
+}
+
 /// The kind of a manifest's `kind` field.
 pub fn by_kind(kind: &str) -> Option<&'static KindInfo> {
     KINDS.iter().copied().find(|k| k.kind == kind)
@@ -125,6 +137,7 @@ static POD: KindInfo = KindInfo {
     kind: "Pod",
     group: "",
     version: "v1",
+    versions: &["v1"],
     plural: "pods",
     singular: "pod",
     short_names: &["po"],
@@ -183,6 +196,7 @@ static REPLICA_SET: KindInfo = KindInfo {
     kind: "ReplicaSet",
     group: "apps",
     version: "v1",
+    versions: &["v1"],
     plural: "replicasets",
     singular: "replicaset",
     short_names: &["rs"],
@@ -231,6 +245,7 @@ static HPA: KindInfo = KindInfo {
     kind: "HorizontalPodAutoscaler",
     group: "autoscaling",
     version: "v2",
+    versions: &["v2", "v1", "v2beta2"],
     plural: "horizontalpodautoscalers",
     singular: "horizontalpodautoscaler",
     short_names: &["hpa"],

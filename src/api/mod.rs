@@ -3,6 +3,7 @@
 //! checks the token, calls the core and maps its errors to status codes.
 
 mod k1s;
+mod kube;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(k1s::routes())
+        .merge(kube::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path").into_response() })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
