@@ -19,22 +19,43 @@ use k1s::registry::{self, KindInfo};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
-const USAGE: &str = "\
+/// The usage text; the resource types come from the registry.
+static USAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let kinds = registry::KINDS
+        .iter()
+        .map(|k| k.path)
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let types = registry::KINDS
+        .iter()
+        .map(|k| {
+            let mut names = vec![k.singular, k.plural];
+            names.extend(k.short_names.iter().filter(|n| **n != k.path));
+            names.retain(|n| *n != k.path);
+            format!("{} ({})", k.path, names.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(",\n                ");
+    USAGE_TEMPLATE
+        .replace("{KINDS}", &format!("[{kinds}]"))
+        .replace("{TYPES}", &types)
+});
+
+const USAGE_TEMPLATE: &str = "\
 k1s_ctl — command-line client of K1s, a small Kubernetes for one machine
 
 Usage:
   k1s_ctl help                                  print this message
-  k1s_ctl create [pod | rs | hpa] <file>        create the resource(s) in the YAML file
-                                                (also: create [pod | rs | hpa] -f <file>; '-' reads stdin)
-  k1s_ctl get [pod | rs | hpa] [-l lbl=val]     list all resources, or by label
+  k1s_ctl create {KINDS} <file>        create the resource(s) in the YAML file
+                                                (also: create {KINDS} -f <file>; '-' reads stdin)
+  k1s_ctl get {KINDS} [-l lbl=val]     list all resources, or by label
           [<name>...] [-o wide|json|yaml|name]
-  k1s_ctl describe [pod | rs | hpa] <name>      describe the resource
-  k1s_ctl delete [pod | rs | hpa] <name>...     delete the resource
+  k1s_ctl describe {KINDS} <name>      describe the resource
+  k1s_ctl delete {KINDS} <name>...     delete the resource
   k1s_ctl scale rs <name> --replicas <N>        set a ReplicaSet's desired replicas
   k1s_ctl top pod [<name>...] [-l lbl=val]      show pods' CPU and memory use
 
-Resource types: pod (pods, po), rs (replicaset, replicasets),
-                hpa (horizontalpodautoscaler, horizontalpodautoscalers)
+Resource types: {TYPES}
 
 Global options (anywhere on the line):
   --server <URL>     the K1s server (else $K1S_URL, else http://127.0.0.1:8080)
@@ -42,6 +63,15 @@ Global options (anywhere on the line):
 ";
 
 const HINT: &str = "Run 'k1s_ctl help' for usage.";
+
+/// `pod | rs | hpa`: the kinds' names for messages.
+fn kinds_alt() -> String {
+    registry::KINDS
+        .iter()
+        .map(|k| k.path)
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
 
 /// A kind of the registry, as named on the command line.
 #[derive(Clone, Copy)]
@@ -117,7 +147,7 @@ fn parse_output(s: &str) -> Result<Output, String> {
 #[derive(Parser, Debug)]
 #[command(
     name = "k1s_ctl",
-    override_help = USAGE,
+    override_help = USAGE.as_str(),
     disable_help_subcommand = true,
     disable_version_flag = true
 )]
@@ -232,11 +262,11 @@ fn main() -> ExitCode {
         Err(e) => return clap_failure(e),
     };
     let Some(cmd) = cli.cmd else {
-        print!("{USAGE}");
+        print!("{}", *USAGE);
         return ExitCode::SUCCESS;
     };
     if let Cmd::Help { .. } = cmd {
-        print!("{USAGE}");
+        print!("{}", *USAGE);
         return ExitCode::SUCCESS;
     }
     let server = non_empty(cli.server)
@@ -270,7 +300,7 @@ fn clap_failure(e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            print!("{USAGE}");
+            print!("{}", *USAGE);
             ExitCode::SUCCESS
         }
         _ => {
@@ -299,7 +329,7 @@ fn clap_error_line(rendered: &str) -> String {
 fn run(client: &Client, cmd: Cmd) -> Res {
     match cmd {
         Cmd::Help { .. } => {
-            print!("{USAGE}");
+            print!("{}", *USAGE);
             Ok(())
         }
         Cmd::Create(a) => cmd_create(client, a),
@@ -372,14 +402,16 @@ fn cmd_create(client: &Client, a: CreateArgs) -> Res {
             )));
         }
         (None, []) => {
-            return Err(Failure::Msg(
-                "no file given: use 'k1s_ctl create [pod | rs | hpa] <file>'".into(),
-            ));
+            return Err(Failure::Msg(format!(
+                "no file given: use 'k1s_ctl create [{}] <file>'",
+                kinds_alt()
+            )));
         }
         _ => {
-            return Err(Failure::Msg(
-                "too many arguments: use 'k1s_ctl create [pod | rs | hpa] <file>'".into(),
-            ));
+            return Err(Failure::Msg(format!(
+                "too many arguments: use 'k1s_ctl create [{}] <file>'",
+                kinds_alt()
+            )));
         }
     };
     let text = read_input(&file)?;
@@ -415,11 +447,16 @@ fn cmd_create(client: &Client, a: CreateArgs) -> Res {
             }
             (Some(r), _) => r,
             (None, Some(k)) => Resource::from_kind(k).ok_or_else(|| {
-                format!("{which}: kind {k} is not supported (expected Pod, ReplicaSet or HorizontalPodAutoscaler)")
+                let kinds: Vec<&str> = registry::KINDS.iter().map(|k| k.kind).collect();
+                format!(
+                    "{which}: kind {k} is not supported (expected one of {})",
+                    kinds.join(", ")
+                )
             })?,
             (None, None) => {
                 return Err(Failure::Msg(format!(
-                    "{which} has no kind: use 'k1s_ctl create [pod | rs | hpa] {file}'"
+                    "{which} has no kind: use 'k1s_ctl create [{}] {file}'",
+                    kinds_alt()
                 )));
             }
         };

@@ -240,11 +240,6 @@ pub fn engine_id(container_id: &str) -> Option<&str> {
     (!id.is_empty()).then_some(id)
 }
 
-/// The phases a pod never leaves.
-pub fn is_finished_phase(phase: Option<&str>) -> bool {
-    matches!(phase, Some("Succeeded" | "Failed"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
