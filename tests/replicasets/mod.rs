@@ -15,6 +15,7 @@ use std::time::Duration;
 mod adopt;
 mod ctl;
 mod delete;
+mod deleted_pod_gets_no_new_container;
 mod heal;
 mod recovery;
 mod rest;
