@@ -235,6 +235,7 @@ impl K1s {
                 p.uid() == uid && rsc::mark_deleted(p, now)
             })
             .await?;
+        self.agent.settle_creates(&[name.to_string()]).await;
         self.agent.enqueue(name);
         Ok(pod_view(&obj))
     }

@@ -38,8 +38,10 @@ impl K1s {
             (rsc::controller_uid(p) == Some(rs.uid()) && !p.is_deleting())
                 .then(|| p.name().to_string())
         });
-        ops.extend(rsc::deletion_marks(pods, self.clock.time()));
+        ops.extend(rsc::deletion_marks(pods.clone(), self.clock.time()));
         self.store.apply(ops, Source::Api).await?;
+        // A container create that read a pod before its mark is not left behind.
+        self.agent.settle_creates(&pods).await;
         self.events.forget(Kind::ReplicaSet, name);
         Ok(rs_view(&rs))
     }

@@ -81,6 +81,9 @@ pub struct Kubelet {
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<Outcome>>>>,
     // Pods whose deletion task runs (outside the queue: a grace period holds no worker).
     deleting: Arc<Mutex<HashSet<String>>>,
+    // Pods whose container create is in flight: held from the last look at the pod
+    // before the create until the new container is kept or removed (`settle_creates`).
+    creating: Gates,
     start_slots: Arc<Semaphore>,
     engine_up: AtomicBool,
 }
@@ -129,6 +132,7 @@ impl NodeAgent {
             memos: Arc::default(),
             waiters: Mutex::default(),
             deleting: Arc::default(),
+            creating: Arc::default(),
             start_slots: Arc::new(Semaphore::new(START_SLOTS)),
             engine_up: AtomicBool::new(false),
         });
@@ -183,6 +187,21 @@ impl NodeAgent {
         }
     }
 
+    /// Waits until no container create that may have missed these pods' deletion
+    /// marks is in flight. Called after the marks are committed: a create that starts
+    /// later sees the mark and does not happen; one in flight finds the mark when the
+    /// engine answers and removes its container before this returns. So once a DELETE
+    /// answered, its pods never get a new container.
+    pub async fn settle_creates(&self, names: &[String]) {
+        let creating = &self.ctl.reconciler().creating;
+        for name in names {
+            let gate = lock(creating).get(name).cloned();
+            if let Some(gate) = gate {
+                drop(gate.lock().await);
+            }
+        }
+    }
+
     /// Whether the event stream is connected (the engine answered lately).
     pub fn engine_up(&self) -> bool {
         self.ctl.reconciler().engine_up.load(Ordering::Relaxed)
@@ -200,6 +219,15 @@ impl NodeAgent {
 }
 
 impl Kubelet {
+    /// The pod may have a container started: the store still has this very pod (same
+    /// uid) and it is not being deleted. `pod` was read when the reconcile began,
+    /// possibly long before (image checks, pulls, start slots, engine calls).
+    fn may_run(&self, pod: &Pod) -> bool {
+        self.store
+            .get::<Pod>(pod.name())
+            .is_some_and(|p| p.uid() == pod.uid() && !p.is_deleting())
+    }
+
     /// A POST still waits on this pod (its answer is not given yet): only then may a
     /// refused create be rolled back. Senders whose POST gave up are dropped here.
     fn someone_waits(&self, name: &str) -> bool {
@@ -597,6 +625,15 @@ impl Kubelet {
         let Some(cspec) = spec::container_spec(pod, self.store.instance_id(), None) else {
             return Ok(None);
         };
+        // A pod being deleted never gets a new container. Its deletion mark may have
+        // been written since this reconcile read it, or be written while the engine
+        // creates the container: look again before the create and once it is made,
+        // under a gate that the deleting side waits on (`settle_creates`).
+        let gate = CreateGate::enter(&self.creating, name);
+        if !self.may_run(pod) {
+            self.notify(name, Outcome::Pending);
+            return Ok(None);
+        }
         let id = match self.runtime.create(&cspec).await {
             Ok(id) => id,
             Err(RuntimeError::Unavailable(m)) => return Err(RuntimeError::Unavailable(m)),
@@ -630,6 +667,14 @@ impl Kubelet {
                     .await;
             }
         };
+        if !self.may_run(pod) {
+            // Marked deleted while the engine was creating it: removed unstarted before
+            // the gate opens. The deletion itself is the next reconcile's.
+            self.runtime.remove(&id).await?;
+            self.notify(name, Outcome::Pending);
+            return Ok(None);
+        }
+        drop(gate);
         self.events
             .normal(Kind::Pod, name, "Created", "Created container");
         let info = ContainerInfo {
@@ -654,6 +699,11 @@ impl Kubelet {
         restarts: i32,
     ) -> Result<Option<Duration>, RuntimeError> {
         let name = pod.name();
+        // Nor is a container of a pod being deleted (re)started: the deletion, queued
+        // behind this reconcile, stops and removes it.
+        if !self.may_run(pod) {
+            return Ok(None);
+        }
         let started = self.runtime.start(&c.id).await;
         let info = self.runtime.inspect(&c.id).await?;
         match (started, info) {
@@ -830,6 +880,12 @@ impl Kubelet {
         if !lock(&self.deleting).insert(pod.name().to_string()) {
             return;
         }
+        // Only this pod's containers: one of a newer pod of the same name is not ours
+        // to stop (others are the next reconcile's, queued when this one ends).
+        let containers: Vec<ContainerInfo> = containers
+            .into_iter()
+            .filter(|c| c.labels.get(LABEL_UID).map(String::as_str) == Some(pod.uid()))
+            .collect();
         let grace = pod
             .metadata
             .deletion_grace_period_seconds
@@ -889,6 +945,42 @@ impl Kubelet {
             // container made meanwhile is found and removed by the next reconcile.
             queue.enqueue(name);
         });
+    }
+}
+
+/// The per-pod gates of container creates in flight.
+type Gates = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
+/// A pod's container create in flight (see [`NodeAgent::settle_creates`]). Creates of
+/// one pod never overlap (one reconcile per pod at a time), so the entry is this one's.
+struct CreateGate {
+    map: Gates,
+    name: String,
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl CreateGate {
+    fn enter(map: &Gates, name: &str) -> Self {
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        // A new mutex is free: `try_lock_owned` cannot fail here.
+        let held = match gate.clone().try_lock_owned() {
+            Ok(h) => h,
+            Err(_) => unreachable!("a new mutex is free"),
+        };
+        lock(map).insert(name.to_string(), gate);
+        CreateGate {
+            map: map.clone(),
+            name: name.to_string(),
+            _held: held,
+        }
+    }
+}
+
+impl Drop for CreateGate {
+    fn drop(&mut self) {
+        // Unlisted first, then released (fields drop after this): a waiter that found
+        // the entry waits for the release.
+        lock(&self.map).remove(&self.name);
     }
 }
 
