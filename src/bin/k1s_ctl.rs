@@ -54,6 +54,9 @@ Usage:
   k1s_ctl delete {KINDS} <name>...     delete the resource
   k1s_ctl scale rs <name> --replicas <N>        set a ReplicaSet's desired replicas
   k1s_ctl top pod [<name>...] [-l lbl=val]      show pods' CPU and memory use
+  k1s_ctl config                                print a kubeconfig for kubectl
+                                                (k1s_ctl config > k1s.kubeconfig;
+                                                 kubectl --kubeconfig k1s.kubeconfig get pods)
 
 Resource types: {TYPES}
 
@@ -63,6 +66,20 @@ Global options (anywhere on the line):
 ";
 
 const HINT: &str = "Run 'k1s_ctl help' for usage.";
+
+/// A kubeconfig that points kubectl at `server` (namespace `default`), with the
+/// token as a bearer token when there is one.
+fn kubeconfig(server: &str, token: Option<&str>) -> String {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let user = match token {
+        Some(t) => format!("  user:\n    token: {}\n", quote(t)),
+        None => "  user: {}\n".to_string(),
+    };
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: k1s\n  cluster:\n    server: {}\ncontexts:\n- name: k1s\n  context:\n    cluster: k1s\n    user: k1s\n    namespace: default\ncurrent-context: k1s\nusers:\n- name: k1s\n{user}",
+        quote(server.trim_end_matches('/'))
+    )
+}
 
 /// `pod | rs | hpa`: the kinds' names for messages.
 fn kinds_alt() -> String {
@@ -181,6 +198,8 @@ enum Cmd {
     Scale(ScaleArgs),
     /// Show pods' CPU and memory use
     Top(TopArgs),
+    /// Print a kubeconfig for kubectl pointing at this server
+    Config,
 }
 
 #[derive(Args, Debug)]
@@ -273,6 +292,10 @@ fn main() -> ExitCode {
         .or_else(|| non_empty(std::env::var("K1S_URL").ok()))
         .unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let token = non_empty(cli.token).or_else(|| non_empty(std::env::var("K1S_TOKEN").ok()));
+    if let Cmd::Config = cmd {
+        print!("{}", kubeconfig(&server, token.as_deref()));
+        return ExitCode::SUCCESS;
+    }
     let result = Client::new(&server, token)
         .map_err(Failure::Msg)
         .and_then(|client| run(&client, cmd));
@@ -328,7 +351,8 @@ fn clap_error_line(rendered: &str) -> String {
 
 fn run(client: &Client, cmd: Cmd) -> Res {
     match cmd {
-        Cmd::Help { .. } => {
+        // `config` needs no server: main answers it before connecting.
+        Cmd::Help { .. } | Cmd::Config => {
             print!("{}", *USAGE);
             Ok(())
         }
@@ -738,6 +762,23 @@ mod tests {
 
     fn r(name: &str) -> Resource {
         Resource::parse(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn kubeconfig_points_at_the_server_with_the_token() {
+        let plain = kubeconfig("http://127.0.0.1:8080/", None);
+        assert!(
+            plain.contains("server: \"http://127.0.0.1:8080\"\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("namespace: default"));
+        assert!(plain.contains("  user: {}\n"));
+        let with = kubeconfig("http://h:1", Some("s\"cret"));
+        assert!(with.contains("token: \"s\\\"cret\"\n"), "{with}");
+        // It is YAML kubectl reads: parse it back.
+        let v: serde_json::Value = serde_saphyr::from_str(&with).unwrap_or_default();
+        assert_eq!(v["users"][0]["user"]["token"], "s\"cret");
+        assert_eq!(v["current-context"], "k1s");
     }
 
     #[test]
