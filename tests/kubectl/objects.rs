@@ -386,3 +386,57 @@ fn server_side_apply_creates_then_merges() {
     let o = k.ok(&["delete", "pod", &name, "--wait=false"]);
     assert!(o.stdout.contains("deleted"), "{o:?}");
 }
+
+#[test]
+fn orphaning_delete_keeps_the_pods_and_field_selectors_filter() {
+    let cleanup = Cleanup::new("kcorph");
+    let k = Kube::start();
+    let rs = cleanup.name("rs");
+    let app = cleanup.name("app");
+    let f = k.file("rs.yaml", &rs_yaml(&rs, &app, 1));
+    k.ok(&["create", "-f", f.to_str().unwrap()]);
+    let pods = wait_output(
+        &k,
+        &["get", "pods", "-o", "name", "-l", &format!("app={app}")],
+        "the ReplicaSet's pod",
+        |s| s.lines().count() == 1,
+    );
+    let pod = pods.trim().trim_start_matches("pod/").to_string();
+    let o = k.ok(&[
+        "get",
+        "pods",
+        "--field-selector",
+        &format!("metadata.name={pod}"),
+        "-o",
+        "name",
+    ]);
+    assert_eq!(o.stdout.trim(), format!("pod/{pod}"), "{o:?}");
+    let o = k.ok(&[
+        "get",
+        "pods",
+        "--field-selector",
+        &format!("metadata.name!={pod}"),
+        "-o",
+        "name",
+        "-l",
+        &format!("app={app}"),
+    ]);
+    assert!(o.stdout.is_empty(), "{o:?}");
+
+    let o = k.ok(&["delete", "rs", &rs, "--cascade=orphan"]);
+    assert!(o.stdout.contains("deleted"), "{o:?}");
+    let o = k.ok(&[
+        "get",
+        "pod",
+        &pod,
+        "-o",
+        "jsonpath={.metadata.ownerReferences}",
+    ]);
+    assert!(o.stdout.is_empty(), "orphaned: no owner left: {o:?}");
+    let o = k.ok(&["get", "pod", &pod]);
+    assert!(
+        o.stdout.contains("Running") || o.stdout.contains("Pending"),
+        "{o:?}"
+    );
+    k.ok(&["delete", "pod", &pod, "--wait=false"]);
+}
