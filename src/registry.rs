@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use crate::cli::kube_table::{self, KubeTable};
 use crate::cli::{describe, format};
 pub use crate::core::KindOps;
 use crate::store::Kind;
@@ -19,6 +20,19 @@ pub struct Column {
     pub wide: bool,
     /// The cell of one item.
     pub cell: fn(&Value) -> String,
+}
+
+/// A subresource the Kubernetes API serves for a kind (discovery lists it).
+pub struct Subresource {
+    /// `log`, `scale`, `status`.
+    pub name: &'static str,
+    /// The kind it answers with (`Scale`, or the kind itself).
+    pub kind: &'static str,
+    /// The group and version of that kind when it is not the parent's
+    /// (`("autoscaling", "v1")` for `Scale`).
+    pub group_version: Option<(&'static str, &'static str)>,
+    /// Its verbs.
+    pub verbs: &'static [&'static str],
 }
 
 /// A kind K1s serves.
@@ -54,6 +68,10 @@ pub struct KindInfo {
     pub describe_query: &'static str,
     /// `k1s_ctl scale` (and a scale through the API) applies.
     pub scalable: bool,
+    /// The Kubernetes API's subresources of the kind (discovery).
+    pub subresources: &'static [Subresource],
+    /// The Kubernetes API's server-side Table columns (`kubectl get`).
+    pub kube_table: &'static KubeTable,
 }
 
 impl KindInfo {
@@ -190,6 +208,21 @@ static POD: KindInfo = KindInfo {
     describe: describe::pod,
     describe_query: "?tailLines=20",
     scalable: false,
+    subresources: &[
+        Subresource {
+            name: "log",
+            kind: "Pod",
+            group_version: None,
+            verbs: &["get"],
+        },
+        Subresource {
+            name: "status",
+            kind: "Pod",
+            group_version: None,
+            verbs: &["get"],
+        },
+    ],
+    kube_table: &kube_table::POD_TABLE,
 };
 
 static REPLICA_SET: KindInfo = KindInfo {
@@ -239,6 +272,21 @@ static REPLICA_SET: KindInfo = KindInfo {
     describe: describe::rs,
     describe_query: "",
     scalable: true,
+    subresources: &[
+        Subresource {
+            name: "scale",
+            kind: "Scale",
+            group_version: Some(("autoscaling", "v1")),
+            verbs: &["get", "patch", "update"],
+        },
+        Subresource {
+            name: "status",
+            kind: "ReplicaSet",
+            group_version: None,
+            verbs: &["get"],
+        },
+    ],
+    kube_table: &kube_table::REPLICA_SET_TABLE,
 };
 
 static HPA: KindInfo = KindInfo {
@@ -303,6 +351,13 @@ static HPA: KindInfo = KindInfo {
     describe: describe::hpa,
     describe_query: "",
     scalable: false,
+    subresources: &[Subresource {
+        name: "status",
+        kind: "HorizontalPodAutoscaler",
+        group_version: None,
+        verbs: &["get"],
+    }],
+    kube_table: &kube_table::HPA_TABLE,
 };
 
 /// A kubectl-style table of `items` of kind `k` (`wide`: with the wide columns).

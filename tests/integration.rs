@@ -8,6 +8,7 @@
 mod support;
 
 mod hpa;
+mod kubectl;
 mod pods;
 mod replicasets;
 mod workload_images;

@@ -5,3 +5,4 @@
 
 pub mod describe;
 pub mod format;
+pub mod kube_table;

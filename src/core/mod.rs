@@ -4,10 +4,12 @@
 //! results and errors to HTTP.
 
 mod hpas;
+mod objects;
 mod pods;
 mod replicasets;
 
 pub use hpas::{HpaDetails, HpaOps, HpaView, hpa_view};
+pub use objects::{Propagation, modified_message};
 pub use pods::{PodDetails, PodOps, PodView, StatsView, pod_view};
 pub use replicasets::{ReplicaSetOps, RsDetails, RsPod, RsView, rs_view};
 

@@ -4,6 +4,8 @@
 use super::*;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 
+use crate::store::Body;
+
 impl K1s {
     /// `add_replica_set(spec)`: validates and stores a ReplicaSet; its controller
     /// creates the pods.
@@ -132,65 +134,12 @@ impl K1s {
             serde_json::to_value(&current).map_err(|e| CoreError::Store(StoreError::Corrupt(e)))?;
         model::strip_system_fields(&mut body);
         model::replicaset::merge_patch(&mut body, patch);
-        let host = self.host_limits().await;
-        let admitted = model::replicaset::admit_replica_set(
-            body,
-            &host,
-            &self.admission(),
-            self.config.max_replicas,
-        )?;
-        let new = admitted.object;
-        let mut errs = Vec::new();
-        if new.metadata.name.as_deref() != Some(name) {
-            errs.push(model::FieldError::invalid(
-                "metadata.name",
-                new.metadata.name.as_deref().unwrap_or(""),
-                "field is immutable",
-            ));
-        }
-        if new.spec.as_ref().map(|s| &s.selector) != current.spec.as_ref().map(|s| &s.selector) {
-            errs.push(model::FieldError::new(
-                "spec.selector",
-                "Invalid value: field is immutable",
-            ));
-        }
-        if let Some(inv) = Invalid::from_causes(errs) {
-            return Err(CoreError::Invalid(inv));
-        }
-        let read_version = current.resource_version();
-        let moved_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let moved = moved_on.clone();
-        let uid = current.uid().to_string();
-        let obj = self
-            .store
-            .update::<ReplicaSet>(name, source, move |b| {
-                if b.uid() != uid {
-                    return false;
-                }
-                if b.resource_version() != read_version {
-                    moved.store(true, std::sync::atomic::Ordering::Relaxed);
-                    return false;
-                }
-                let spec_changed = b.spec != new.spec;
-                let meta_changed = b.metadata.labels != new.metadata.labels
-                    || b.metadata.annotations != new.metadata.annotations;
-                if !spec_changed && !meta_changed {
-                    return false;
-                }
-                if spec_changed {
-                    b.metadata.generation = Some(b.generation() + 1);
-                }
-                b.metadata.labels = new.metadata.labels;
-                b.metadata.annotations = new.metadata.annotations;
-                b.spec = new.spec;
-                true
-            })
-            .await?;
-        if moved_on.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(None);
-        }
-        self.replica_sets.enqueue(name);
-        Ok(Some(rs_view(&obj)))
+        // The result is admitted as a whole and replaces the object if it is still the
+        // version the patch was merged into (the generic replace: core/objects.rs).
+        Ok(self
+            .replace_once(&Body::ReplicaSet(current), body, source, false)
+            .await?
+            .and_then(|b| b.downcast::<ReplicaSet>().map(rs_view)))
     }
 
     /// Sets a ReplicaSet's replica count: the path both a user's scale and the HPA take.

@@ -92,6 +92,151 @@ pub fn matches(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, St
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// One requirement of a Kubernetes label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// `k=v`, `k==v`
+    Eq(String, String),
+    /// `k!=v` (also matches objects without `k`)
+    NotEq(String, String),
+    /// `k in (a,b)`
+    In(String, Vec<String>),
+    /// `k notin (a,b)` (also matches objects without `k`)
+    NotIn(String, Vec<String>),
+    /// `k`
+    Exists(String),
+    /// `!k`
+    NotExists(String),
+}
+
+impl Requirement {
+    /// Whether `labels` satisfy it.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            Requirement::Eq(k, v) => labels.get(k) == Some(v),
+            Requirement::NotEq(k, v) => labels.get(k) != Some(v),
+            Requirement::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
+            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
+            Requirement::Exists(k) => labels.contains_key(k),
+            Requirement::NotExists(k) => !labels.contains_key(k),
+        }
+    }
+}
+
+/// A Kubernetes label selector (`app=web,tier in (a,b),!canary`): every requirement
+/// must hold; the empty selector matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selector(pub Vec<Requirement>);
+
+impl Selector {
+    /// Whether `labels` satisfy every requirement.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.iter().all(|r| r.matches(labels))
+    }
+}
+
+/// Parses the Kubernetes API's `labelSelector` with every operator: `=`, `==`, `!=`,
+/// `in (…)`, `notin (…)`, `k` and `!k`. The error reads like the apiserver's.
+pub fn parse_label_selector(s: &str) -> Result<Selector, String> {
+    let mut out = Vec::new();
+    if s.trim().is_empty() {
+        return Ok(Selector(out));
+    }
+    // Split on the commas outside parentheses.
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(format!(
+                "unable to parse requirement: unbalanced ')' in {s:?}"
+            ));
+        }
+    }
+    if depth != 0 {
+        return Err(format!(
+            "unable to parse requirement: unclosed '(' in {s:?}"
+        ));
+    }
+    items.push(&s[start..]);
+    for raw in items {
+        out.push(parse_requirement(raw.trim())?);
+    }
+    Ok(Selector(out))
+}
+
+fn parse_requirement(item: &str) -> Result<Requirement, String> {
+    let bad = |why: &str| format!("unable to parse requirement: {item:?}: {why}");
+    if item.is_empty() {
+        return Err(bad("empty requirement"));
+    }
+    let key_ok = |k: &str| validate_label_key(k).map_err(|e| bad(&format!("key {k:?}: {e}")));
+    let value_ok = |v: &str| validate_label_value(v).map_err(|e| bad(&format!("value {v:?}: {e}")));
+    if let Some(k) = item.strip_prefix('!') {
+        let k = k.trim();
+        key_ok(k)?;
+        return Ok(Requirement::NotExists(k.to_string()));
+    }
+    for (op, neg) in [("!=", true), ("==", false), ("=", false)] {
+        if let Some((k, v)) = item.split_once(op) {
+            let (k, v) = (k.trim(), v.trim());
+            key_ok(k)?;
+            value_ok(v)?;
+            return Ok(if neg {
+                Requirement::NotEq(k.into(), v.into())
+            } else {
+                Requirement::Eq(k.into(), v.into())
+            });
+        }
+    }
+    // `k in (…)`, `k notin (…)`, or a bare key.
+    let mut words = item.splitn(2, char::is_whitespace);
+    let k = words.next().unwrap_or_default().trim();
+    let rest = words.next().unwrap_or_default().trim();
+    if rest.is_empty() {
+        if k.contains('(') {
+            return Err(bad("a set needs the operator in or notin"));
+        }
+        key_ok(k)?;
+        return Ok(Requirement::Exists(k.to_string()));
+    }
+    let (op, set) = if let Some(r) = rest.strip_prefix("notin") {
+        ("notin", r)
+    } else if let Some(r) = rest.strip_prefix("in") {
+        ("in", r)
+    } else {
+        return Err(bad("expected one of =, ==, !=, in, notin"));
+    };
+    key_ok(k)?;
+    let set = set.trim();
+    let inner = set
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .ok_or_else(|| bad("expected a parenthesized set of values"))?;
+    let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
+    if inner.trim().is_empty() {
+        return Err(bad(
+            "for 'in', 'notin' operators, values set can't be empty",
+        ));
+    }
+    for v in &values {
+        value_ok(v)?;
+    }
+    Ok(if op == "in" {
+        Requirement::In(k.into(), values)
+    } else {
+        Requirement::NotIn(k.into(), values)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +323,59 @@ mod tests {
         assert!(!matches(&labels, &map(&[("tier", "web")])));
         assert!(!matches(&map(&[]), &map(&[("app", "hello")])));
         assert!(matches(&map(&[]), &map(&[])));
+    }
+    #[test]
+    fn label_selectors_with_every_operator() {
+        let l = map(&[("app", "web"), ("tier", "front"), ("canary", "")]);
+        let table: &[(&str, bool)] = &[
+            ("", true),
+            ("app=web", true),
+            ("app==web", true),
+            ("app = web", true),
+            ("app=db", false),
+            ("app!=db", true),
+            ("app!=web", false),
+            ("missing!=x", true),
+            ("app in (web,db)", true),
+            ("app in (db)", false),
+            ("app in ( db , web )", true),
+            ("app notin (db)", true),
+            ("app notin (web,db)", false),
+            ("missing notin (x)", true),
+            ("missing in (x)", false),
+            ("app", true),
+            ("missing", false),
+            ("!missing", true),
+            ("!app", false),
+            ("canary", true),
+            ("app=web,tier in (front,back),!missing", true),
+            ("app=web,tier notin (front)", false),
+            ("tier in (front),app in (web)", true),
+        ];
+        for (s, want) in table {
+            let sel = parse_label_selector(s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+            assert_eq!(sel.matches(&l), *want, "{s:?}");
+        }
+        assert_eq!(
+            parse_label_selector("a in (x,y),!b").unwrap(),
+            Selector(vec![
+                Requirement::In("a".into(), vec!["x".into(), "y".into()]),
+                Requirement::NotExists("b".into()),
+            ])
+        );
+        for bad in [
+            "a in (x",
+            "a in x)",
+            "a in ()",
+            "a within (x)",
+            "bad key=v",
+            "a=b c",
+            "a=1,,b=2",
+            "(x)",
+            "!",
+            "a in (-x)",
+        ] {
+            assert!(parse_label_selector(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod hpa;
 pub mod labels;
 pub mod meta;
 pub mod names;
+pub mod patch;
 pub mod pod;
 pub mod quantity;
 pub mod replicaset;
