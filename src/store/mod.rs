@@ -535,40 +535,47 @@ impl Store {
             log_change(&tx, rv as u64, obj.kind(), name, label, &text)?;
         }
         tx.commit()?;
-        let mut written = Vec::with_capacity(changes.len());
-        for (change, obj) in changes {
-            self.publish(change, source, obj.clone(), &mut conn);
-            written.push(obj);
-        }
+        let written = changes.iter().map(|(_, o)| o.clone()).collect();
+        self.publish(changes, source, &mut conn);
         Ok(written)
     }
 
-    /// Applies a committed change to the mirror and tells watchers. Called with the
-    /// connection lock held so that mirror order equals commit order.
-    fn publish(&self, change: ChangeType, source: Source, object: Body, conn: &mut Connection) {
-        let rv = object.resource_version();
+    /// Applies a committed transaction to the mirror, all of it at once, then tells
+    /// watchers. Called with the connection lock held so that mirror order equals
+    /// commit order. All at once matters: a reader woken by the first change of a
+    /// batch (a ReplicaSet deleted) must not see the mirror without the batch's other
+    /// changes (its pods' owner references removed).
+    fn publish(&self, changes: Vec<(ChangeType, Body)>, source: Source, conn: &mut Connection) {
+        let Some(last) = changes.last().map(|(_, o)| o.resource_version()) else {
+            return;
+        };
+        let first = changes.first().map_or(last, |(_, o)| o.resource_version());
         {
             let mut m = self.inner.mirror.write().unwrap_or_else(|e| e.into_inner());
-            m.resource_version = rv;
-            let key = (object.kind(), object.name().to_string());
-            if change == ChangeType::Deleted {
-                m.objects.remove(&key);
-            } else {
-                m.objects.insert(key, object.clone());
+            m.resource_version = last;
+            for (change, object) in &changes {
+                let key = (object.kind(), object.name().to_string());
+                if *change == ChangeType::Deleted {
+                    m.objects.remove(&key);
+                } else {
+                    m.objects.insert(key, object.clone());
+                }
             }
         }
-        if rv.is_multiple_of(1000) {
+        if (first..=last).any(|rv| rv.is_multiple_of(1000)) {
             // Trim the change log now and then rather than on every write.
             let _ = conn.execute(
                 "DELETE FROM changes WHERE resource_version <= ?1",
-                params![rv.saturating_sub(CHANGE_LOG_KEEP) as i64],
+                params![last.saturating_sub(CHANGE_LOG_KEEP) as i64],
             );
         }
-        let _ = self.inner.changes.send(Change {
-            change,
-            source,
-            object,
-        });
+        for (change, object) in changes {
+            let _ = self.inner.changes.send(Change {
+                change,
+                source,
+                object,
+            });
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Mirror> {
@@ -771,6 +778,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((p.name(), p.uid()), ("a", "u1"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_visible_whole_to_whoever_its_first_change_wakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        for i in 0..200 {
+            let (old, new) = (format!("old{i}"), format!("new{i}"));
+            store.create(pod(&old, "u"), Source::Api).await.unwrap();
+            let mut rx = store.watch();
+            // A reader on its own thread, woken by the batch's first change, looks at
+            // the mirror at once (as a controller woken by a ReplicaSet's deletion does).
+            let (s, n) = (store.clone(), new.clone());
+            let reader = std::thread::spawn(move || {
+                let first = rx.blocking_recv().unwrap();
+                (first.change, s.get::<Pod>(&n).is_some())
+            });
+            let ops = vec![Op::delete::<Pod>(old, None), Op::create(pod(&new, "u2"))];
+            store.apply(ops, Source::Api).await.unwrap();
+            let (change, saw_second) = reader.join().unwrap();
+            assert_eq!(change, ChangeType::Deleted);
+            assert!(
+                saw_second,
+                "try {i}: the batch's second change was not visible yet"
+            );
+        }
     }
 
     #[tokio::test]
