@@ -8,6 +8,7 @@
 mod support;
 
 mod hpa;
+mod kube_streams;
 mod pods;
 mod replicasets;
 mod workload_images;

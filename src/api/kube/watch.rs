@@ -185,12 +185,12 @@ impl Watch {
             enum Next {
                 End,
                 Bookmark,
-                Change(Result<Change, RecvError>),
+                Change(Result<Box<Change>, RecvError>),
             }
             let next = tokio::select! {
                 _ = timeout => Next::End,
                 _ = bookmark => Next::Bookmark,
-                r = self.rx.recv() => Next::Change(r),
+                r = self.rx.recv() => Next::Change(r.map(Box::new)),
             };
             match next {
                 Next::End | Next::Change(Err(RecvError::Closed)) => return None,
@@ -703,5 +703,30 @@ mod tests {
         assert!(!m("metadata.name=db"));
         assert!(!m("spec.nodeName=x"));
         assert!(FieldSelector::parse("nonsense").is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watch_that_falls_behind_ends_with_410() {
+        use crate::store::{Op, Source};
+        use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+        let (k1s, _dir) = k1s().await;
+        let r = serve(&k1s, kind_pod(), "v1", &req("watch=true"))
+            .await
+            .unwrap();
+        // More changes in one batch than the broadcast holds, before the watch reads.
+        let ops = (0..5000)
+            .map(|i| {
+                let mut h = HorizontalPodAutoscaler::default();
+                h.metadata.name = Some(format!("lag-{i}"));
+                h.metadata.uid = Some(format!("u{i}"));
+                Op::create(h)
+            })
+            .collect();
+        k1s.store().apply(ops, Source::Api).await.unwrap();
+        let mut ev = Events::of(r);
+        let e = ev.next().await.unwrap();
+        assert_eq!(e["type"], "ERROR", "{e}");
+        assert_eq!(e["object"]["code"], 410);
+        assert!(ev.next().await.is_none());
     }
 }
