@@ -367,17 +367,25 @@ impl Store {
         (objects, m.resource_version)
     }
 
-    /// The logged changes after resourceVersion `after`, oldest first, for a watch that
-    /// resumes there: `Expired` when the log no longer reaches back that far (the client
+    /// The logged changes (of `kind`, or of every kind) after resourceVersion `after`,
+    /// oldest first, for a watch that resumes there: `Expired` when the log no longer reaches back that far (the client
     /// relists). Every change returned has been broadcast already, and `upto` is the
     /// newest version covered: a watcher subscribed before this call skips broadcast
     /// changes up to `upto` and misses none after it.
-    pub async fn changes_since(&self, after: u64) -> Result<ChangesSince, StoreError> {
+    pub async fn changes_since(
+        &self,
+        after: u64,
+        kind: Option<Kind>,
+    ) -> Result<ChangesSince, StoreError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.changes_since_blocking(after)).await?
+        tokio::task::spawn_blocking(move || this.changes_since_blocking(after, kind)).await?
     }
 
-    fn changes_since_blocking(&self, after: u64) -> Result<ChangesSince, StoreError> {
+    fn changes_since_blocking(
+        &self,
+        after: u64,
+        only: Option<Kind>,
+    ) -> Result<ChangesSince, StoreError> {
         // The connection lock orders this read after every commit whose change has been
         // published (publish runs with the lock held).
         let conn = self.conn();
@@ -398,9 +406,10 @@ impl Store {
         }
         let mut stmt = conn.prepare(
             "SELECT resource_version, kind, change, body FROM changes \
-             WHERE resource_version > ?1 ORDER BY resource_version",
+             WHERE resource_version > ?1 AND (?2 IS NULL OR kind = ?2) \
+             ORDER BY resource_version",
         )?;
-        let rows = stmt.query_map(params![after as i64], |r| {
+        let rows = stmt.query_map(params![after as i64, only.map(Kind::as_str)], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -895,7 +904,8 @@ mod tests {
         store.update("a", Source::Node, mark).await.unwrap(); // 2
         store.create(pod("b", "u2"), Source::Api).await.unwrap(); // 3
         store.delete::<Pod>("a", None, Source::Node).await.unwrap(); // 4
-        let ChangesSince::Changes { changes, upto } = store.changes_since(1).await.unwrap() else {
+        let ChangesSince::Changes { changes, upto } = store.changes_since(1, None).await.unwrap()
+        else {
             panic!("expired")
         };
         assert_eq!(upto, 4);
@@ -912,10 +922,17 @@ mod tests {
             ]
         );
         assert!(changes[0].1.is_deleting());
-        let ChangesSince::Changes { changes, .. } = store.changes_since(4).await.unwrap() else {
+        let ChangesSince::Changes { changes, .. } =
+            store.changes_since(4, Some(Kind::Pod)).await.unwrap()
+        else {
             panic!("expired")
         };
         assert!(changes.is_empty());
+        let other = store
+            .changes_since(1, Some(Kind::ReplicaSet))
+            .await
+            .unwrap();
+        assert!(matches!(other, ChangesSince::Changes { changes, upto: 4 } if changes.is_empty()));
         let (objects, rv) = store.snapshot(Kind::Pod);
         assert_eq!((objects.len(), rv), (1, 4));
         // the log trimmed up to 2: resuming at 1 is no longer possible, at 2 it is
@@ -924,14 +941,16 @@ mod tests {
             .execute("DELETE FROM changes WHERE resource_version <= 2", [])
             .unwrap();
         assert!(matches!(
-            store.changes_since(1).await.unwrap(),
+            store.changes_since(1, None).await.unwrap(),
             ChangesSince::Expired { oldest: 3 }
         ));
         assert!(matches!(
-            store.changes_since(0).await.unwrap(),
+            store.changes_since(0, None).await.unwrap(),
             ChangesSince::Expired { .. }
         ));
-        let ChangesSince::Changes { changes, .. } = store.changes_since(2).await.unwrap() else {
+        let ChangesSince::Changes { changes, .. } =
+            store.changes_since(2, Some(Kind::Pod)).await.unwrap()
+        else {
             panic!("expired")
         };
         assert_eq!(changes.len(), 2);

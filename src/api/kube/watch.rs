@@ -96,12 +96,12 @@ pub async fn serve(
             w.push(&b);
         }
     } else {
-        match k1s.store().changes_since(from).await {
+        match k1s.store().changes_since(from, Some(kind.store)).await {
             Ok(ChangesSince::Changes { changes, upto }) => {
                 w.skip_upto = upto.max(from);
                 w.last_rv = w.skip_upto;
                 w.history_unknown = true;
-                for (change, o) in changes.iter().filter(|(_, o)| o.kind() == kind.store) {
+                for (change, o) in &changes {
                     w.consider(*change, o);
                 }
             }
