@@ -55,16 +55,78 @@ pub fn list(k1s: &Arc<K1s>, req: &Req) -> Result<Response, Status> {
         .iter()
         .map(|r| if v1 { r.v1() } else { r.events_v1() })
         .collect();
+    let rv = store.resource_version().to_string();
+    if req.wants_table() {
+        return Ok(json_response(StatusCode::OK, &table(&rows, &items, &rv)));
+    }
     let api_version = if v1 { "v1" } else { "events.k8s.io/v1" };
     Ok(json_response(
         StatusCode::OK,
         &json!({
             "kind": "EventList",
             "apiVersion": api_version,
-            "metadata": {"resourceVersion": store.resource_version().to_string()},
+            "metadata": {"resourceVersion": rv},
             "items": items,
         }),
     ))
+}
+
+/// The apiserver's event Table: Last Seen, Type, Reason, Object, Message (+ wide:
+/// Subobject, Source, First Seen, Count, Name).
+fn table(rows: &[Row], items: &[Value], rv: &str) -> Value {
+    let col = |name: &str, priority: u8| {
+        json!({"name": name, "type": "string", "format": if name == "Name" { "name" } else { "" },
+               "description": name, "priority": priority})
+    };
+    let now = jiff::Timestamp::now();
+    let age = |t: &str| {
+        t.parse::<jiff::Timestamp>()
+            .map(|t| short_age(now.as_second() - t.as_second()))
+            .unwrap_or_else(|_| "<unknown>".into())
+    };
+    let table_rows: Vec<Value> = rows
+        .iter()
+        .zip(items)
+        .map(|(r, item)| {
+            let e = &r.event;
+            json!({
+                "cells": [
+                    age(&e.last),
+                    e.kind,
+                    e.reason,
+                    format!("{}/{}", r.kind.as_str().to_ascii_lowercase(), r.name),
+                    e.message,
+                    "",
+                    format!("{}, k1s", component(r.kind, &e.reason)),
+                    age(&e.first),
+                    e.count,
+                    r.event_name(),
+                ],
+                "object": item,
+            })
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": [
+            col("Last Seen", 0), col("Type", 0), col("Reason", 0), col("Object", 0),
+            col("Message", 0), col("Subobject", 1), col("Source", 1), col("First Seen", 1),
+            col("Count", 1), col("Name", 1),
+        ],
+        "rows": table_rows,
+    })
+}
+
+/// `45s`, `3m`, `2h`, `5d`: kubectl's short ages.
+fn short_age(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
 }
 
 /// What a field selector may name (`involvedObject.*` in v1, `regarding.*` in
@@ -291,5 +353,23 @@ mod tests {
         assert_eq!(ev[0]["apiVersion"], "events.k8s.io/v1");
         assert_eq!(ev[0]["note"], "Created pod: x");
         assert!(list(&k1s, &req("", "fieldSelector=spec.x%3Dy")).is_err());
+        let mut t = req("", "fieldSelector=involvedObject.kind%3DReplicaSet");
+        t.headers.insert(
+            axum::http::header::ACCEPT,
+            "application/json;as=Table;v=v1;g=meta.k8s.io"
+                .parse()
+                .unwrap(),
+        );
+        let r = list(&k1s, &t).unwrap();
+        let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let table: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(table["kind"], "Table");
+        let cells = &table["rows"][0]["cells"];
+        assert_eq!(cells[1], "Normal");
+        assert_eq!(cells[2], "SuccessfulCreate");
+        assert_eq!(cells[3], "replicaset/rs");
+        assert_eq!(short_age(59), "59s");
+        assert_eq!(short_age(600), "10m");
+        assert_eq!(short_age(3 * 86_400), "3d");
     }
 }
