@@ -84,6 +84,41 @@ pub enum ChangeType {
     Deleted,
 }
 
+impl ChangeType {
+    /// The change log's (and the Kubernetes watch's) name: `ADDED`, `MODIFIED`, `DELETED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+
+    /// The change of a change-log `change` value.
+    pub fn parse(s: &str) -> Option<ChangeType> {
+        [ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// What the change log holds after a resourceVersion ([`Store::changes_since`]).
+#[derive(Debug)]
+pub enum ChangesSince {
+    /// The changes after it, oldest first, and the newest version they cover.
+    Changes {
+        /// `(what happened, the object after it)`, each body with its resourceVersion.
+        changes: Vec<(ChangeType, Body)>,
+        /// The store's resourceVersion when read.
+        upto: u64,
+    },
+    /// The log was trimmed past it: the oldest version it still holds.
+    Expired {
+        /// The oldest logged resourceVersion.
+        oldest: u64,
+    },
+}
+
 /// One entry of the change log, as broadcast to watchers.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -318,6 +353,84 @@ impl Store {
         self.inner.changes.subscribe()
     }
 
+    /// Every object of `kind` (by name) and the resourceVersion they are current at,
+    /// read together: a watch that starts from this snapshot skips the broadcast
+    /// changes up to that version and misses none after it.
+    pub fn snapshot(&self, kind: Kind) -> (Vec<Body>, u64) {
+        let m = self.read();
+        let objects = m
+            .objects
+            .range((kind, String::new())..)
+            .take_while(|((k, _), _)| *k == kind)
+            .map(|(_, b)| b.clone())
+            .collect();
+        (objects, m.resource_version)
+    }
+
+    /// The logged changes (of `kind`, or of every kind) after resourceVersion `after`,
+    /// oldest first, for a watch that resumes there: `Expired` when the log no longer reaches back that far (the client
+    /// relists). Every change returned has been broadcast already, and `upto` is the
+    /// newest version covered: a watcher subscribed before this call skips broadcast
+    /// changes up to `upto` and misses none after it.
+    pub async fn changes_since(
+        &self,
+        after: u64,
+        kind: Option<Kind>,
+    ) -> Result<ChangesSince, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.changes_since_blocking(after, kind)).await?
+    }
+
+    fn changes_since_blocking(
+        &self,
+        after: u64,
+        only: Option<Kind>,
+    ) -> Result<ChangesSince, StoreError> {
+        // The connection lock orders this read after every commit whose change has been
+        // published (publish runs with the lock held).
+        let conn = self.conn();
+        let upto = self.read().resource_version;
+        if after >= upto {
+            return Ok(ChangesSince::Changes {
+                changes: Vec::new(),
+                upto,
+            });
+        }
+        let oldest: Option<i64> =
+            conn.query_row("SELECT MIN(resource_version) FROM changes", [], |r| {
+                r.get(0)
+            })?;
+        let oldest = oldest.map_or(upto + 1, |o| o.max(0) as u64);
+        if oldest > after + 1 {
+            return Ok(ChangesSince::Expired { oldest });
+        }
+        let mut stmt = conn.prepare(
+            "SELECT resource_version, kind, change, body FROM changes \
+             WHERE resource_version > ?1 AND (?2 IS NULL OR kind = ?2) \
+             ORDER BY resource_version",
+        )?;
+        let rows = stmt.query_map(params![after as i64, only.map(Kind::as_str)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (rv, kind, change, text) = row?;
+            let (Some(kind), Some(change)) = (Kind::parse(&kind), ChangeType::parse(&change))
+            else {
+                continue;
+            };
+            let mut body = Body::from_json(kind, &text)?;
+            body.meta_mut().resource_version = Some(rv.max(0).to_string());
+            changes.push((change, body));
+        }
+        Ok(ChangesSince::Changes { changes, upto })
+    }
+
     /// One object, from memory.
     pub fn get<T: Stored>(&self, name: &str) -> Option<T> {
         self.get_body(T::STORED_KIND, name)
@@ -525,14 +638,9 @@ impl Store {
                     )?;
                 }
             }
-            let label = match change {
-                ChangeType::Added => "ADDED",
-                ChangeType::Modified => "MODIFIED",
-                ChangeType::Deleted => "DELETED",
-            };
-            // Written for the Kubernetes API's watch (a resourceVersion older than what
-            // the log keeps gets 410 Expired); nothing reads it back yet.
-            log_change(&tx, rv as u64, obj.kind(), name, label, &text)?;
+            // Read back by the Kubernetes API's watch ([`Store::changes_since`]): a
+            // resourceVersion older than what the log keeps gets 410 Expired.
+            log_change(&tx, rv as u64, obj.kind(), name, change.as_str(), &text)?;
         }
         tx.commit()?;
         let written = changes.iter().map(|(_, o)| o.clone()).collect();
@@ -819,5 +927,65 @@ mod tests {
         assert_eq!((c2.change, c2.source), (ChangeType::Deleted, Source::Node));
         assert!(c2.object.resource_version() > c1.object.resource_version());
         assert_eq!(c2.object_as::<Pod>().map(|p| p.name()), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn the_change_log_replays_changes_after_a_version_or_says_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        store.create(pod("a", "u1"), Source::Api).await.unwrap(); // 1
+        store.update("a", Source::Node, mark).await.unwrap(); // 2
+        store.create(pod("b", "u2"), Source::Api).await.unwrap(); // 3
+        store.delete::<Pod>("a", None, Source::Node).await.unwrap(); // 4
+        let ChangesSince::Changes { changes, upto } = store.changes_since(1, None).await.unwrap()
+        else {
+            panic!("expired")
+        };
+        assert_eq!(upto, 4);
+        let seen: Vec<(ChangeType, &str, u64)> = changes
+            .iter()
+            .map(|(c, b)| (*c, b.name(), b.resource_version()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (ChangeType::Modified, "a", 2),
+                (ChangeType::Added, "b", 3),
+                (ChangeType::Deleted, "a", 4)
+            ]
+        );
+        assert!(changes[0].1.is_deleting());
+        let ChangesSince::Changes { changes, .. } =
+            store.changes_since(4, Some(Kind::Pod)).await.unwrap()
+        else {
+            panic!("expired")
+        };
+        assert!(changes.is_empty());
+        let other = store
+            .changes_since(1, Some(Kind::ReplicaSet))
+            .await
+            .unwrap();
+        assert!(matches!(other, ChangesSince::Changes { changes, upto: 4 } if changes.is_empty()));
+        let (objects, rv) = store.snapshot(Kind::Pod);
+        assert_eq!((objects.len(), rv), (1, 4));
+        // the log trimmed up to 2: resuming at 1 is no longer possible, at 2 it is
+        store
+            .conn()
+            .execute("DELETE FROM changes WHERE resource_version <= 2", [])
+            .unwrap();
+        assert!(matches!(
+            store.changes_since(1, None).await.unwrap(),
+            ChangesSince::Expired { oldest: 3 }
+        ));
+        assert!(matches!(
+            store.changes_since(0, None).await.unwrap(),
+            ChangesSince::Expired { .. }
+        ));
+        let ChangesSince::Changes { changes, .. } =
+            store.changes_since(2, Some(Kind::Pod)).await.unwrap()
+        else {
+            panic!("expired")
+        };
+        assert_eq!(changes.len(), 2);
     }
 }
