@@ -72,17 +72,6 @@ impl Drop for Streaming {
     }
 }
 
-fn wait_ok(k: &Kube, args: &[&str], what: &str, pred: impl Fn(&str) -> bool) -> String {
-    wait_for(POD_DEADLINE, what, || {
-        let o = k.run(args);
-        if o.code == 0 && pred(&o.stdout) {
-            Ok(o.stdout)
-        } else {
-            Err(format!("{o:?}"))
-        }
-    })
-}
-
 #[test]
 fn get_watch_sees_a_removed_container_heal_and_delete_waits_cleanly() {
     let cleanup = Cleanup::new("kcw");
@@ -137,7 +126,7 @@ fn logs_scale_autoscale_top_and_explain() {
     let f = k.file("rs.yaml", &rs_yaml(&rs, &app, 1));
     k.ok(&["create", "-f", f.to_str().unwrap()]);
     let sel = format!("app={app}");
-    let pod = wait_ok(
+    let pod = wait_output(
         &k,
         &["get", "pods", "-l", &sel, "-o", "name"],
         "one pod",
@@ -146,12 +135,12 @@ fn logs_scale_autoscale_top_and_explain() {
     .trim()
     .trim_start_matches("pod/")
     .to_string();
-    wait_ok(&k, &["get", "pod", &pod], "the pod running", |s| {
+    wait_output(&k, &["get", "pod", &pod], "the pod running", |s| {
         s.contains(" Running ")
     });
 
     // logs, and logs -f (the stream stays open; its first line is the output so far)
-    let logs = wait_ok(&k, &["logs", &pod], "the pod's output", |s| {
+    let logs = wait_output(&k, &["logs", &pod], "the pod's output", |s| {
         s.contains("serve started")
     });
     assert!(logs.contains(&pod), "{logs}");
@@ -165,7 +154,7 @@ fn logs_scale_autoscale_top_and_explain() {
         o.stdout.contains(&format!("replicaset.apps/{rs} scaled")),
         "{o:?}"
     );
-    wait_ok(
+    wait_output(
         &k,
         &["get", "rs", &rs, "-o", "jsonpath={.status.replicas}"],
         "2 replicas",
@@ -199,7 +188,7 @@ fn logs_scale_autoscale_top_and_explain() {
     );
 
     // top, from the metrics API
-    let top = wait_ok(&k, &["top", "pod", &pod], "the pod's metrics", |s| {
+    let top = wait_output(&k, &["top", "pod", &pod], "the pod's metrics", |s| {
         s.contains(&pod)
     });
     assert!(

@@ -108,6 +108,18 @@ impl Kube {
     }
 }
 
+/// Polls `kubectl ARGS` until its stdout satisfies `pred`.
+pub fn wait_output(k: &Kube, args: &[&str], what: &str, pred: impl Fn(&str) -> bool) -> String {
+    wait_for(POD_DEADLINE, what, || {
+        let o = k.run(args);
+        if o.code == 0 && pred(&o.stdout) {
+            Ok(o.stdout)
+        } else {
+            Err(format!("{o:?}"))
+        }
+    })
+}
+
 /// The handout's manifest `examples/<file>` as text, with `(from, to)` replacements,
 /// each of which must apply.
 pub fn manifest(file: &str, edits: &[(&str, &str)]) -> String {
