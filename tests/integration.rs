@@ -8,6 +8,7 @@
 mod support;
 
 mod hpa;
+mod kube_client;
 mod kube_streams;
 mod kubectl;
 mod pods;
