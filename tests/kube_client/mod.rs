@@ -246,15 +246,39 @@ fn kube_rs_scales_a_replica_set() {
         })
         .await;
 
-        // replace_scale: read, change, write back (with its resourceVersion)
-        let mut scale = sets.get_scale(&name).await.expect("get scale");
-        assert!(scale.metadata.resource_version.is_some());
-        scale.spec.get_or_insert_default().replicas = Some(1);
-        let scale = sets
-            .replace_scale(&name, &PostParams::default(), &scale)
-            .await
-            .expect("replace scale");
+        // replace_scale: read, change, write back with its resourceVersion. The
+        // ReplicaSet's status moves while its pods start (the Scale carries the
+        // ReplicaSet's resourceVersion), so a write may meet 409 Conflict and is retried
+        // on a fresh read, as client-go's RetryOnConflict does; a stale write must
+        // never pass.
+        let mut conflicts = 0;
+        let scale = loop {
+            let mut scale = sets.get_scale(&name).await.expect("get scale");
+            assert!(scale.metadata.resource_version.is_some());
+            scale.spec.get_or_insert_default().replicas = Some(1);
+            match sets
+                .replace_scale(&name, &PostParams::default(), &scale)
+                .await
+            {
+                Ok(s) => break s,
+                Err(kube::Error::Api(e)) if e.code == 409 && conflicts < 20 => conflicts += 1,
+                Err(e) => panic!("replace scale: {e}"),
+            }
+        };
         assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
+        // A write based on a version that moved on is refused.
+        let stale = sets.get_scale(&name).await.expect("get scale");
+        let label = Patch::Merge(json!({"metadata": {"labels": {"moved": "on"}}}));
+        sets.patch(&name, &PatchParams::default(), &label)
+            .await
+            .expect("move the ReplicaSet on");
+        match sets
+            .replace_scale(&name, &PostParams::default(), &stale)
+            .await
+        {
+            Err(kube::Error::Api(e)) => assert_eq!(e.code, 409, "{e:?}"),
+            other => panic!("a stale replace passed: {other:?}"),
+        }
         within(POD_DEADLINE, "1 pod of the ReplicaSet", async {
             loop {
                 if pods.list(&mine).await.expect("list pods").items.len() == 1 {
