@@ -3,11 +3,15 @@
 //! `replicasets.rs`, HPAs in `hpas.rs`. The API layer calls these and only maps their
 //! results and errors to HTTP.
 
+mod configmaps;
 mod hpas;
 mod objects;
 mod pods;
 mod replicasets;
 
+pub use configmaps::{
+    CmDetails, CmView, ConfigMapOps, SecretDetails, SecretOps, SecretView, cm_view, secret_view,
+};
 pub use hpas::{HpaDetails, HpaOps, HpaView, hpa_view};
 pub use objects::{Propagation, modified_message};
 pub use pods::{PodDetails, PodOps, PodView, StatsView, pod_view};
@@ -112,6 +116,8 @@ impl From<StoreError> for CoreError {
                     "Pod" => "pod",
                     "ReplicaSet" => "replicaset",
                     "HorizontalPodAutoscaler" => "horizontalpodautoscaler",
+                    "ConfigMap" => "configmap",
+                    "Secret" => "secret",
                     other => other,
                 },
                 name,

@@ -8,6 +8,7 @@
 //! which Kubernetes refuses; and `k8s-openapi` drops unknown fields silently, which
 //! [`decode_strict`] turns into errors.
 
+pub mod configmap;
 mod error;
 pub mod hpa;
 pub mod labels;
