@@ -51,6 +51,19 @@ impl Events {
         self.record(kind, name, "Warning", reason, message.into());
     }
 
+    /// Records a `Normal` event unless the object already has one with this reason
+    /// (`Scheduled`: once per pod, however often its container is made again).
+    pub fn normal_once(&self, kind: Kind, name: &str, reason: &str, message: impl Into<String>) {
+        let has = {
+            let all = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            all.get(&(kind, name.to_string()))
+                .is_some_and(|l| l.iter().any(|e| e.reason == reason))
+        };
+        if !has {
+            self.record(kind, name, "Normal", reason, message.into());
+        }
+    }
+
     fn record(&self, kind: Kind, name: &str, typ: &str, reason: &str, message: String) {
         let now = crate::util::now_rfc3339();
         let mut all = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,6 +97,18 @@ impl Events {
             .unwrap_or_default()
     }
 
+    /// Every object's events: `(kind, name, events oldest first)`, by kind and name
+    /// (the Kubernetes API's event lists).
+    pub fn all(&self) -> Vec<(Kind, String, Vec<Event>)> {
+        let all = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(Kind, String, Vec<Event>)> = all
+            .iter()
+            .map(|((k, n), l)| (*k, n.clone(), l.iter().cloned().collect()))
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        out
+    }
+
     /// Forgets an object's events (it is gone).
     pub fn forget(&self, kind: Kind, name: &str) {
         let mut all = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -105,6 +130,16 @@ mod tests {
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].count, 2);
         assert!(e.of(Kind::Pod, "b").is_empty());
+        e.normal_once(Kind::Pod, "a", "Scheduled", "assigned");
+        e.normal_once(Kind::Pod, "a", "Scheduled", "assigned again");
+        assert_eq!(e.of(Kind::Pod, "a").len(), 3);
+        e.normal(Kind::ReplicaSet, "r", "SuccessfulCreate", "Created pod");
+        let all = e.all();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (all[0].0, all[0].1.as_str(), all[0].2.len()),
+            (Kind::Pod, "a", 3)
+        );
         e.forget(Kind::Pod, "a");
         assert!(e.of(Kind::Pod, "a").is_empty());
     }

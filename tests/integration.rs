@@ -8,6 +8,7 @@
 mod support;
 
 mod hpa;
+mod kube_streams;
 mod kubectl;
 mod pods;
 mod replicasets;

@@ -285,6 +285,21 @@ impl K1s {
         &self.store
     }
 
+    /// The event log (the Kubernetes API's event lists).
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// The metrics cache (the Kubernetes API's `metrics.k8s.io`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The container runtime (the Kubernetes API's pod logs).
+    pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {
+        &self.runtime
+    }
+
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.config

@@ -571,6 +571,13 @@ impl Kubelet {
             .await?;
             return Ok(Some(left));
         }
+        // The one node "schedules" every pod it is about to run (Kubernetes' first event).
+        self.events.normal_once(
+            Kind::Pod,
+            name,
+            "Scheduled",
+            format!("Successfully assigned default/{name} to k1s"),
+        );
         let _slot = self.start_slots.acquire().await;
         let Some(c) = spec::first_container(pod) else {
             return Ok(None);

@@ -16,7 +16,7 @@ use futures_util::{FutureExt, StreamExt, TryStreamExt};
 
 use super::{
     ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, HostInfo,
-    Result, RuntimeError, StatsSample,
+    LogQuery, Result, RuntimeError, StatsSample,
 };
 
 /// A connection to the Docker engine.
@@ -420,6 +420,30 @@ impl ContainerRuntime for Docker {
             tail: tail.to_string(),
             since: since_unix.clamp(0, i32::MAX as i64) as i32,
             ..Default::default()
+        };
+        client
+            .logs(id, Some(opts))
+            .map(|r| {
+                r.map(|c| String::from_utf8_lossy(c.as_ref()).into_owned())
+                    .map_err(classify)
+            })
+            .boxed()
+    }
+
+    fn read_logs<'a>(&'a self, id: &'a str, q: LogQuery) -> BoxStream<'a, Result<String>> {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
+        };
+        let secs = |t: i64| t.clamp(0, i32::MAX as i64) as i32;
+        let opts = LogsOptions {
+            follow: q.follow,
+            stdout: true,
+            stderr: true,
+            since: secs(q.since_unix),
+            until: q.until_unix.map_or(0, secs),
+            timestamps: q.timestamps,
+            tail: q.tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
         };
         client
             .logs(id, Some(opts))

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 
 use super::{
     ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, HostInfo,
-    Result, RuntimeError, StatsSample,
+    LogQuery, Result, RuntimeError, StatsSample,
 };
 
 #[derive(Default)]
@@ -306,6 +306,31 @@ impl ContainerRuntime for FakeRuntime {
         _tail: u32,
     ) -> BoxStream<'a, Result<String>> {
         futures_util::stream::once(async move { Ok(format!("fake log of {id}\n")) }).boxed()
+    }
+
+    fn read_logs<'a>(&'a self, id: &'a str, q: LogQuery) -> BoxStream<'a, Result<String>> {
+        // Two lines, the timestamps the engine would add when asked, `tail` honoured.
+        let lines: Vec<String> = ["fake log of", "more log of"]
+            .iter()
+            .map(|l| {
+                let stamp = if q.timestamps {
+                    "2025-01-01T00:00:00.000000000Z "
+                } else {
+                    ""
+                };
+                format!("{stamp}{l} {id}\n")
+            })
+            .collect();
+        let skip = lines
+            .len()
+            .saturating_sub(q.tail.unwrap_or(u32::MAX) as usize);
+        let text: String = lines[skip..].concat();
+        async move {
+            self.check_up()?;
+            Ok(text)
+        }
+        .into_stream()
+        .boxed()
     }
 
     fn events<'a>(

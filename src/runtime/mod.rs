@@ -186,6 +186,21 @@ pub struct StatsSample {
     pub memory_bytes: u64,
 }
 
+/// What the Kubernetes API's pod log asks of the engine ([`ContainerRuntime::read_logs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogQuery {
+    /// Only output since this UNIX time (0: every run the engine kept).
+    pub since_unix: i64,
+    /// Only output before this UNIX time (`None`: no bound).
+    pub until_unix: Option<i64>,
+    /// Only the last lines (`None`: all).
+    pub tail: Option<u32>,
+    /// Each line prefixed with its RFC 3339 time and a space.
+    pub timestamps: bool,
+    /// Then new output as it comes, until the container stops.
+    pub follow: bool,
+}
+
 /// The operations K1s needs from a container engine. Implementations treat "no such
 /// container" and "removal already in progress" on stop/remove as success.
 pub trait ContainerRuntime: Send + Sync + 'static {
@@ -224,6 +239,18 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         since_unix: i64,
         tail: u32,
     ) -> BoxStream<'a, Result<String>>;
+    /// Output as `q` asks, in chunks. The default serves it with [`Self::logs`] and
+    /// [`Self::follow_logs`], without timestamps or an end time; engines that can do
+    /// better override it.
+    fn read_logs<'a>(&'a self, id: &'a str, q: LogQuery) -> BoxStream<'a, Result<String>> {
+        use futures_util::StreamExt;
+        let tail = q.tail.unwrap_or(u32::MAX);
+        if q.follow {
+            self.follow_logs(id, q.since_unix, tail)
+        } else {
+            futures_util::stream::once(self.logs(id, tail, q.since_unix)).boxed()
+        }
+    }
     /// Container events for containers carrying `label=value`, from now on. The stream
     /// ends (or yields an error) when the connection drops; callers reconnect.
     fn events<'a>(

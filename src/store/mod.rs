@@ -84,6 +84,41 @@ pub enum ChangeType {
     Deleted,
 }
 
+impl ChangeType {
+    /// The change log's (and the Kubernetes watch's) name: `ADDED`, `MODIFIED`, `DELETED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+
+    /// The change of a change-log `change` value.
+    pub fn parse(s: &str) -> Option<ChangeType> {
+        [ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// What the change log holds after a resourceVersion ([`Store::changes_since`]).
+#[derive(Debug)]
+pub enum ChangesSince {
+    /// The changes after it, oldest first, and the newest version they cover.
+    Changes {
+        /// `(what happened, the object after it)`, each body with its resourceVersion.
+        changes: Vec<(ChangeType, Body)>,
+        /// The store's resourceVersion when read.
+        upto: u64,
+    },
+    /// The log was trimmed past it: the oldest version it still holds.
+    Expired {
+        /// The oldest logged resourceVersion.
+        oldest: u64,
+    },
+}
+
 /// One entry of the change log, as broadcast to watchers.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -318,6 +353,84 @@ impl Store {
         self.inner.changes.subscribe()
     }
 
+    /// Every object of `kind` (by name) and the resourceVersion they are current at,
+    /// read together: a watch that starts from this snapshot skips the broadcast
+    /// changes up to that version and misses none after it.
+    pub fn snapshot(&self, kind: Kind) -> (Vec<Body>, u64) {
+        let m = self.read();
+        let objects = m
+            .objects
+            .range((kind, String::new())..)
+            .take_while(|((k, _), _)| *k == kind)
+            .map(|(_, b)| b.clone())
+            .collect();
+        (objects, m.resource_version)
+    }
+
+    /// The logged changes (of `kind`, or of every kind) after resourceVersion `after`,
+    /// oldest first, for a watch that resumes there: `Expired` when the log no longer reaches back that far (the client
+    /// relists). Every change returned has been broadcast already, and `upto` is the
+    /// newest version covered: a watcher subscribed before this call skips broadcast
+    /// changes up to `upto` and misses none after it.
+    pub async fn changes_since(
+        &self,
+        after: u64,
+        kind: Option<Kind>,
+    ) -> Result<ChangesSince, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.changes_since_blocking(after, kind)).await?
+    }
+
+    fn changes_since_blocking(
+        &self,
+        after: u64,
+        only: Option<Kind>,
+    ) -> Result<ChangesSince, StoreError> {
+        // The connection lock orders this read after every commit whose change has been
+        // published (publish runs with the lock held).
+        let conn = self.conn();
+        let upto = self.read().resource_version;
+        if after >= upto {
+            return Ok(ChangesSince::Changes {
+                changes: Vec::new(),
+                upto,
+            });
+        }
+        let oldest: Option<i64> =
+            conn.query_row("SELECT MIN(resource_version) FROM changes", [], |r| {
+                r.get(0)
+            })?;
+        let oldest = oldest.map_or(upto + 1, |o| o.max(0) as u64);
+        if oldest > after + 1 {
+            return Ok(ChangesSince::Expired { oldest });
+        }
+        let mut stmt = conn.prepare(
+            "SELECT resource_version, kind, change, body FROM changes \
+             WHERE resource_version > ?1 AND (?2 IS NULL OR kind = ?2) \
+             ORDER BY resource_version",
+        )?;
+        let rows = stmt.query_map(params![after as i64, only.map(Kind::as_str)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (rv, kind, change, text) = row?;
+            let (Some(kind), Some(change)) = (Kind::parse(&kind), ChangeType::parse(&change))
+            else {
+                continue;
+            };
+            let mut body = Body::from_json(kind, &text)?;
+            body.meta_mut().resource_version = Some(rv.max(0).to_string());
+            changes.push((change, body));
+        }
+        Ok(ChangesSince::Changes { changes, upto })
+    }
+
     /// One object, from memory.
     pub fn get<T: Stored>(&self, name: &str) -> Option<T> {
         self.get_body(T::STORED_KIND, name)
@@ -525,50 +638,52 @@ impl Store {
                     )?;
                 }
             }
-            let label = match change {
-                ChangeType::Added => "ADDED",
-                ChangeType::Modified => "MODIFIED",
-                ChangeType::Deleted => "DELETED",
-            };
-            // Written for the Kubernetes API's watch (a resourceVersion older than what
-            // the log keeps gets 410 Expired); nothing reads it back yet.
-            log_change(&tx, rv as u64, obj.kind(), name, label, &text)?;
+            // Read back by the Kubernetes API's watch ([`Store::changes_since`]): a
+            // resourceVersion older than what the log keeps gets 410 Expired.
+            log_change(&tx, rv as u64, obj.kind(), name, change.as_str(), &text)?;
         }
         tx.commit()?;
-        let mut written = Vec::with_capacity(changes.len());
-        for (change, obj) in changes {
-            self.publish(change, source, obj.clone(), &mut conn);
-            written.push(obj);
-        }
+        let written = changes.iter().map(|(_, o)| o.clone()).collect();
+        self.publish(changes, source, &mut conn);
         Ok(written)
     }
 
-    /// Applies a committed change to the mirror and tells watchers. Called with the
-    /// connection lock held so that mirror order equals commit order.
-    fn publish(&self, change: ChangeType, source: Source, object: Body, conn: &mut Connection) {
-        let rv = object.resource_version();
+    /// Applies a committed transaction to the mirror, all of it at once, then tells
+    /// watchers. Called with the connection lock held so that mirror order equals
+    /// commit order. All at once matters: a reader woken by the first change of a
+    /// batch (a ReplicaSet deleted) must not see the mirror without the batch's other
+    /// changes (its pods' owner references removed).
+    fn publish(&self, changes: Vec<(ChangeType, Body)>, source: Source, conn: &mut Connection) {
+        let Some(last) = changes.last().map(|(_, o)| o.resource_version()) else {
+            return;
+        };
+        let first = changes.first().map_or(last, |(_, o)| o.resource_version());
         {
             let mut m = self.inner.mirror.write().unwrap_or_else(|e| e.into_inner());
-            m.resource_version = rv;
-            let key = (object.kind(), object.name().to_string());
-            if change == ChangeType::Deleted {
-                m.objects.remove(&key);
-            } else {
-                m.objects.insert(key, object.clone());
+            m.resource_version = last;
+            for (change, object) in &changes {
+                let key = (object.kind(), object.name().to_string());
+                if *change == ChangeType::Deleted {
+                    m.objects.remove(&key);
+                } else {
+                    m.objects.insert(key, object.clone());
+                }
             }
         }
-        if rv.is_multiple_of(1000) {
+        if (first..=last).any(|rv| rv.is_multiple_of(1000)) {
             // Trim the change log now and then rather than on every write.
             let _ = conn.execute(
                 "DELETE FROM changes WHERE resource_version <= ?1",
-                params![rv.saturating_sub(CHANGE_LOG_KEEP) as i64],
+                params![last.saturating_sub(CHANGE_LOG_KEEP) as i64],
             );
         }
-        let _ = self.inner.changes.send(Change {
-            change,
-            source,
-            object,
-        });
+        for (change, object) in changes {
+            let _ = self.inner.changes.send(Change {
+                change,
+                source,
+                object,
+            });
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Mirror> {
@@ -773,6 +888,32 @@ mod tests {
         assert_eq!((p.name(), p.uid()), ("a", "u1"));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_visible_whole_to_whoever_its_first_change_wakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        for i in 0..200 {
+            let (old, new) = (format!("old{i}"), format!("new{i}"));
+            store.create(pod(&old, "u"), Source::Api).await.unwrap();
+            let mut rx = store.watch();
+            // A reader on its own thread, woken by the batch's first change, looks at
+            // the mirror at once (as a controller woken by a ReplicaSet's deletion does).
+            let (s, n) = (store.clone(), new.clone());
+            let reader = std::thread::spawn(move || {
+                let first = rx.blocking_recv().unwrap();
+                (first.change, s.get::<Pod>(&n).is_some())
+            });
+            let ops = vec![Op::delete::<Pod>(old, None), Op::create(pod(&new, "u2"))];
+            store.apply(ops, Source::Api).await.unwrap();
+            let (change, saw_second) = reader.join().unwrap();
+            assert_eq!(change, ChangeType::Deleted);
+            assert!(
+                saw_second,
+                "try {i}: the batch's second change was not visible yet"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn watchers_see_changes_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -786,5 +927,65 @@ mod tests {
         assert_eq!((c2.change, c2.source), (ChangeType::Deleted, Source::Node));
         assert!(c2.object.resource_version() > c1.object.resource_version());
         assert_eq!(c2.object_as::<Pod>().map(|p| p.name()), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn the_change_log_replays_changes_after_a_version_or_says_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k1s.db")).unwrap();
+        store.create(pod("a", "u1"), Source::Api).await.unwrap(); // 1
+        store.update("a", Source::Node, mark).await.unwrap(); // 2
+        store.create(pod("b", "u2"), Source::Api).await.unwrap(); // 3
+        store.delete::<Pod>("a", None, Source::Node).await.unwrap(); // 4
+        let ChangesSince::Changes { changes, upto } = store.changes_since(1, None).await.unwrap()
+        else {
+            panic!("expired")
+        };
+        assert_eq!(upto, 4);
+        let seen: Vec<(ChangeType, &str, u64)> = changes
+            .iter()
+            .map(|(c, b)| (*c, b.name(), b.resource_version()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (ChangeType::Modified, "a", 2),
+                (ChangeType::Added, "b", 3),
+                (ChangeType::Deleted, "a", 4)
+            ]
+        );
+        assert!(changes[0].1.is_deleting());
+        let ChangesSince::Changes { changes, .. } =
+            store.changes_since(4, Some(Kind::Pod)).await.unwrap()
+        else {
+            panic!("expired")
+        };
+        assert!(changes.is_empty());
+        let other = store
+            .changes_since(1, Some(Kind::ReplicaSet))
+            .await
+            .unwrap();
+        assert!(matches!(other, ChangesSince::Changes { changes, upto: 4 } if changes.is_empty()));
+        let (objects, rv) = store.snapshot(Kind::Pod);
+        assert_eq!((objects.len(), rv), (1, 4));
+        // the log trimmed up to 2: resuming at 1 is no longer possible, at 2 it is
+        store
+            .conn()
+            .execute("DELETE FROM changes WHERE resource_version <= 2", [])
+            .unwrap();
+        assert!(matches!(
+            store.changes_since(1, None).await.unwrap(),
+            ChangesSince::Expired { oldest: 3 }
+        ));
+        assert!(matches!(
+            store.changes_since(0, None).await.unwrap(),
+            ChangesSince::Expired { .. }
+        ));
+        let ChangesSince::Changes { changes, .. } =
+            store.changes_since(2, Some(Kind::Pod)).await.unwrap()
+        else {
+            panic!("expired")
+        };
+        assert_eq!(changes.len(), 2);
     }
 }
