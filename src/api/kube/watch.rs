@@ -315,6 +315,8 @@ pub(super) fn object_json(kind: &KindInfo, o: &Body, version: &str) -> Value {
         Body::Pod(p) => serde_json::to_value(p),
         Body::ReplicaSet(r) => serde_json::to_value(r),
         Body::HorizontalPodAutoscaler(h) => serde_json::to_value(h),
+        Body::ConfigMap(c) => serde_json::to_value(c),
+        Body::Secret(s) => serde_json::to_value(s),
     }
     .unwrap_or(Value::Null);
     if let Some(m) = v.as_object_mut() {
