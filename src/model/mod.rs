@@ -19,6 +19,7 @@ pub mod pod;
 pub mod quantity;
 pub mod replicaset;
 pub mod status;
+pub mod volumes;
 
 pub use error::*;
 
