@@ -7,6 +7,7 @@
 
 mod support;
 
+mod config;
 mod hpa;
 mod kube_streams;
 mod kubectl;
