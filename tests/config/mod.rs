@@ -301,3 +301,32 @@ fn a_secrets_value_is_never_in_answers_logs_or_the_database_file() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn kubectl_creates_gets_and_deletes_config_maps_and_secrets() {
+    let k = crate::kubectl::Kube::start();
+    let (cm, sec) = (unique("cm"), unique("sec"));
+    k.ok(&[
+        "create",
+        "configmap",
+        &cm,
+        "--from-literal=a=b",
+        "--from-literal=c.txt=hello",
+    ]);
+    k.ok(&["create", "secret", "generic", &sec, "--from-literal=p=q"]);
+    let o = k.ok(&["get", "cm", &cm]);
+    assert!(o.stdout.contains("DATA") && o.stdout.contains(&cm), "{o:?}");
+    let o = k.ok(&["get", "secret", &sec]);
+    assert!(o.stdout.contains("Opaque"), "{o:?}");
+    let o = k.ok(&["get", "secret", &sec, "-o", "yaml"]);
+    assert!(o.stdout.contains("p: cQ=="), "{o:?}");
+    let o = k.ok(&["describe", "configmap", &cm]);
+    assert!(o.stdout.contains("hello"), "{o:?}");
+    // /k1s shows the Secret's keys, never its values.
+    let d = k.server.get(&format!("/k1s/secret/{sec}")).body;
+    assert_eq!(d["keys"], json!(["p"]));
+    assert!(!d.to_string().contains("cQ=="));
+    k.ok(&["delete", "cm", &cm]);
+    k.ok(&["delete", "secret", &sec]);
+    assert_eq!(k.server.get(&format!("/k1s/cm/{cm}")).status, 404);
+}
