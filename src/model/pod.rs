@@ -1772,7 +1772,7 @@ spec:
     fn config_volumes_mounts_and_env_from_config() {
         let ok = pod_with(
             "    env:\n    - name: A\n      valueFrom:\n        configMapKeyRef: {name: cm, key: a.txt, optional: true}\n    - name: B\n      valueFrom:\n        secretKeyRef: {name: s, key: p}\n    envFrom:\n    - configMapRef: {name: cm}\n      prefix: CM_\n    - secretRef: {name: s, optional: true}\n    volumeMounts:\n    - {name: conf, mountPath: /etc/conf}\n    - {name: sec, mountPath: /etc/sec, readOnly: true}\n    - {name: one, mountPath: /etc/one.txt, subPath: a.txt}\n    - {name: scratch, mountPath: /scratch}\n    - {name: mem, mountPath: /mem}\n",
-            "  volumes:\n  - name: conf\n    configMap: {name: cm, items: [{key: a.txt, path: sub/a.txt, mode: 384}]}\n  - name: sec\n    secret: {secretName: s, defaultMode: 256}\n  - name: one\n    configMap: {name: cm}\n  - name: scratch\n    emptyDir: {}\n  - name: mem\n    emptyDir: {medium: Memory}\n",
+            "  volumes:\n  - name: conf\n    configMap: {name: cm, items: [{key: a.txt, path: sub/a.txt, mode: 384}]}\n  - name: sec\n    secret: {secretName: s, defaultMode: 0400}\n  - name: one\n    configMap: {name: cm}\n  - name: scratch\n    emptyDir: {}\n  - name: mem\n    emptyDir: {medium: Memory}\n",
         );
         let a = admit_yaml(&ok).unwrap();
         let vols = a.object.spec.unwrap().volumes.unwrap();
