@@ -244,6 +244,28 @@ mod tests {
     }
 
     #[test]
+    fn config_env_comes_first_env_wins_and_mounts_pass_through() {
+        let p = pod(
+            r#"{"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i",
+            "env": [{"name": "A", "value": "literal"},
+                    {"name": "K", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}},
+                    {"name": "O", "valueFrom": {"secretKeyRef": {"name": "s", "key": "o", "optional": true}}}]}]}}"#,
+        );
+        let env = ConfigEnv {
+            from: vec![("A".into(), "from-cm".into()), ("B".into(), "b".into())],
+            refs: [(1, Some("kv".to_string())), (2, None)].into(),
+        };
+        let m = MountSpec {
+            source: "/src".into(),
+            target: "/dst".into(),
+            read_only: true,
+        };
+        let s = container_spec_with(&p, "i", None, &env, vec![m.clone()]).unwrap();
+        assert_eq!(s.env, vec!["B=b", "A=literal", "K=kv"]);
+        assert_eq!(s.mounts, vec![m]);
+    }
+
+    #[test]
     fn command_without_args_drops_the_image_cmd() {
         let p = pod(r#"{"metadata": {"name": "a"}, "spec": {"containers": [
             {"name": "c", "image": "i", "command": ["x"]}]}}"#);

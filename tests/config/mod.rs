@@ -330,3 +330,26 @@ fn kubectl_creates_gets_and_deletes_config_maps_and_secrets() {
     k.ok(&["delete", "secret", &sec]);
     assert_eq!(k.server.get(&format!("/k1s/cm/{cm}")).status, 404);
 }
+
+#[test]
+fn a_named_key_file_is_used_and_a_missing_one_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("secrets.key");
+    let port = free_port().to_string();
+    let args = [
+        "--port",
+        port.as_str(),
+        "--encryption-key-file",
+        key.to_str().unwrap(),
+    ];
+    let out = run_server_expecting_exit(&args, dir.path(), Duration::from_secs(10));
+    assert!(!out.ok(), "{out:?}");
+    assert!(
+        out.output_lines().iter().any(|l| l.contains("secrets.key")),
+        "{out:?}"
+    );
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let s = Server::start_with(&["--encryption-key-file", key.to_str().unwrap()]);
+    created(&s.post_json("/k1s/secret", &secret(&unique("s"), json!({"k": "v"}))));
+    assert!(!s.dir().join("k1s.db.key").exists());
+}
