@@ -35,17 +35,30 @@ impl Conn {
     /// `GET path`: the status and the body. One retry on a fresh connection when a
     /// kept-alive one turns out closed.
     pub fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
-        match self.try_get(path) {
+        self.get_with(path, &[])
+    }
+
+    /// `GET path` with extra request headers.
+    pub fn get_with(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), String> {
+        match self.try_get(path, headers) {
             Ok(r) => Ok(r),
             Err(_) => {
                 self.stream = None;
-                self.try_get(path)
+                self.try_get(path, headers)
             }
         }
     }
 
-    fn try_get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+    fn try_get(&mut self, path: &str, headers: &[(&str, &str)]) -> Result<(u16, Vec<u8>), String> {
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
         let s = self.connect()?;
         s.get_mut()
             .write_all(req.as_bytes())

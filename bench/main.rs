@@ -1,7 +1,7 @@
 //! The K1s benchmark harness (not part of the tests).
 //!
 //! ```text
-//! cargo bench --bench k1s_bench -- [pods|lifecycle|api|heal|rss|rs|hpa|metrics|all]... [options]
+//! cargo bench --bench k1s_bench -- [pods|lifecycle|api|heal|rss|rs|hpa|metrics|kube|all]... [options]
 //! ```
 //!
 //! Starts the real `k1s` server (release build) on a free loopback port with a
@@ -19,6 +19,7 @@ mod engine;
 mod extra;
 mod hpa;
 mod http;
+mod kube;
 mod lifecycle;
 mod report;
 mod rs;
@@ -71,6 +72,9 @@ pub struct Args {
     pub hpa_millicores: u64,
     pub metrics_pods: usize,
     pub metrics_secs: u64,
+    pub kube_pods: usize,
+    pub kube_runs: usize,
+    pub watch_events: usize,
     pub command: String,
 }
 
@@ -87,6 +91,9 @@ parts (default: pods):
               with 8 threads, and the server's RSS with those pods
   hpa         HPA: load start → first scale-up decision and → maxReplicas
   metrics     server/dockerd CPU with --metrics-pods idle pods sampled vs none
+  kube        the Kubernetes API: kubectl get pods (and -o json) with
+              --kube-pods pods vs GET /k1s/pod and the Docker API's list;
+              a watch's event delay over --watch-events label patches
   all         every part
 
 options:
@@ -108,6 +115,9 @@ options:
   --hpa-millicores N   CPU each burning pod holds (300; at most 4 burn)
   --metrics-pods N     (20)
   --metrics-secs N     length of each CPU window (30)
+  --kube-pods N        pods (one ReplicaSet) during the list measures (100)
+  --kube-runs N        samples of each list measure (20)
+  --watch-events N     measured watch events, after 20 discarded (250)
   -h, --help           this message";
 
 fn parse_args() -> Result<Args, String> {
@@ -130,6 +140,9 @@ fn parse_args() -> Result<Args, String> {
         hpa_millicores: 300,
         metrics_pods: 20,
         metrics_secs: 30,
+        kube_pods: 100,
+        kube_runs: 20,
+        watch_events: 250,
         command: String::new(),
     };
     let mut shown = Vec::new();
@@ -182,6 +195,9 @@ fn parse_args() -> Result<Args, String> {
             "--metrics-secs" => {
                 a.metrics_secs = count(value("--metrics-secs")?, "--metrics-secs")? as u64
             }
+            "--kube-pods" => a.kube_pods = count(value("--kube-pods")?, "--kube-pods")?,
+            "--kube-runs" => a.kube_runs = count(value("--kube-runs")?, "--kube-runs")?,
+            "--watch-events" => a.watch_events = count(value("--watch-events")?, "--watch-events")?,
             "--concurrency" => {
                 let v = value("--concurrency")?;
                 a.concurrency = v
@@ -191,11 +207,22 @@ fn parse_args() -> Result<Args, String> {
             }
             "pods" => a.parts.extend(["lifecycle".into(), "api".into()]),
             "all" => a.parts.extend(
-                ["lifecycle", "api", "heal", "rss", "rs", "hpa", "metrics"]
-                    .iter()
-                    .map(|s| s.to_string()),
+                [
+                    "lifecycle",
+                    "api",
+                    "heal",
+                    "rss",
+                    "rs",
+                    "hpa",
+                    "metrics",
+                    "kube",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
             ),
-            "lifecycle" | "api" | "heal" | "rss" | "rs" | "hpa" | "metrics" => a.parts.push(arg),
+            "lifecycle" | "api" | "heal" | "rss" | "rs" | "hpa" | "metrics" | "kube" => {
+                a.parts.push(arg)
+            }
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
@@ -295,6 +322,8 @@ fn run(args: &Args) -> Result<bool, String> {
                     .map(|r| rep.hpa(&r, args.hpa_millicores)),
                 "metrics" => hpa::metrics(&ctx, args.metrics_pods, args.metrics_secs)
                     .map(|w| rep.metrics(args.metrics_pods, &w)),
+                "kube" => kube::run(&ctx, args.kube_pods, args.kube_runs, args.watch_events)
+                    .map(|k| rep.kube(args.kube_pods, &k)),
                 _ => Ok(()),
             };
             if let Err(e) = r {

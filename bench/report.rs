@@ -3,6 +3,7 @@
 use crate::Args;
 use crate::api::Load;
 use crate::hpa::{CpuWindow, HpaRound};
+use crate::kube::KubeFigures;
 use crate::lifecycle::Series;
 use crate::rs::Heal;
 use crate::util::{Summary, fmt_ms};
@@ -387,6 +388,85 @@ impl Report {
                     _ => "—".into(),
                 }
             );
+        }
+        self.sections.push(t);
+    }
+
+    pub fn kube(&mut self, wanted: usize, k: &KubeFigures) {
+        let mut t = format!(
+            "### Kubernetes API: listing {present} pods (ms wall; {runs} samples of each, interleaved, the order rotating; kubectl's discovery cache warm in a fixed --cache-dir)\n\n\
+             A ReplicaSet of {wanted} pods of {img} created through /k1s/rs, {ready:.1} s to ready = {wanted}; `GET /k1s/pod` listed {present} pods during the measures. \
+             The GETs go over one keep-alive connection (a minimal std client); kubectl is a new process (and connection) each time.\n\n\
+             | measure | pods shown | bytes | p50 | p90 | min | max | p50 vs GET /k1s/pod |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            present = k.pods_present,
+            runs = k.runs,
+            img = crate::images::HTTP_IMAGE,
+            ready = k.ready_secs,
+        );
+        let base = k
+            .lists
+            .iter()
+            .find(|r| r.what == "GET /k1s/pod")
+            .and_then(|r| Summary::of(&r.ms))
+            .map(|s| s.p50);
+        for r in &k.lists {
+            if let Some(x) = Summary::of(&r.ms) {
+                let ratio = base
+                    .filter(|b| *b > 0.0)
+                    .map(|b| x.p50 / b)
+                    .map(|r| {
+                        if r >= 10.0 {
+                            format!("{r:.0}×")
+                        } else {
+                            format!("{r:.1}×")
+                        }
+                    })
+                    .unwrap_or_else(|| "—".into());
+                let bytes = if r.bytes == 0 {
+                    "—".to_string()
+                } else {
+                    r.bytes.to_string()
+                };
+                t += &format!(
+                    "| {} | {} | {bytes} | {} | {} | {} | {} | {ratio} |\n",
+                    r.what,
+                    r.pods,
+                    fmt_ms(x.p50),
+                    fmt_ms(x.p90),
+                    fmt_ms(x.min),
+                    fmt_ms(x.max)
+                );
+            }
+        }
+        t += &format!(
+            "\n### Kubernetes API: watch event delay (ms; {n} label patches of one pod, `PATCH /api/v1/…/pods/NAME` merge patch, one at a time, while `?watch=true&fieldSelector=metadata.name=NAME` is open on its own connection; the event's time is when its chunk was read)\n\n\
+             | measure | n | p50 | p90 | p99 | min | max |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            n = k.from_sent.len()
+        );
+        for (what, v) in [
+            (
+                "just before the PATCH is sent → its MODIFIED event read",
+                &k.from_sent,
+            ),
+            (
+                "the PATCH's answer read → its event read (negative: the event came first)",
+                &k.from_answer,
+            ),
+            ("(info) PATCH round trip", &k.patch_rtt),
+        ] {
+            if let Some(x) = Summary::of(v) {
+                t += &format!(
+                    "| {what} | {} | {} | {} | {} | {} | {} |\n",
+                    x.n,
+                    fmt_ms(x.p50),
+                    fmt_ms(x.p90),
+                    fmt_ms(x.p99),
+                    fmt_ms(x.min),
+                    fmt_ms(x.max)
+                );
+            }
         }
         self.sections.push(t);
     }

@@ -72,6 +72,9 @@ pub struct KindInfo {
     pub subresources: &'static [Subresource],
     /// The Kubernetes API's server-side Table columns (`kubectl get`).
     pub kube_table: &'static KubeTable,
+    /// The kind's OpenAPI schema at a served version, as a reference whose
+    /// definitions land in the generator (`/openapi/v3`, `kubectl explain`).
+    pub schema: fn(&mut schemars::SchemaGenerator, &str) -> schemars::Schema,
 }
 
 impl KindInfo {
@@ -223,6 +226,7 @@ static POD: KindInfo = KindInfo {
         },
     ],
     kube_table: &kube_table::POD_TABLE,
+    schema: |g, _| g.subschema_for::<k8s_openapi::api::core::v1::Pod>(),
 };
 
 static REPLICA_SET: KindInfo = KindInfo {
@@ -287,6 +291,7 @@ static REPLICA_SET: KindInfo = KindInfo {
         },
     ],
     kube_table: &kube_table::REPLICA_SET_TABLE,
+    schema: |g, _| g.subschema_for::<k8s_openapi::api::apps::v1::ReplicaSet>(),
 };
 
 static HPA: KindInfo = KindInfo {
@@ -358,6 +363,11 @@ static HPA: KindInfo = KindInfo {
         verbs: &["get"],
     }],
     kube_table: &kube_table::HPA_TABLE,
+    schema: |g, version| match version {
+        "v1" => g.subschema_for::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler>(),
+        // v2beta2 is served as an alias of v2: the same fields.
+        _ => g.subschema_for::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(),
+    },
 };
 
 fn key_count(v: &Value) -> String {
@@ -401,6 +411,7 @@ static CONFIG_MAP: KindInfo = KindInfo {
     scalable: false,
     subresources: &[],
     kube_table: &kube_table::CONFIG_MAP_TABLE,
+    schema: |g, _| g.subschema_for::<k8s_openapi::api::core::v1::ConfigMap>(),
 };
 
 static SECRET: KindInfo = KindInfo {
@@ -442,6 +453,7 @@ static SECRET: KindInfo = KindInfo {
     scalable: false,
     subresources: &[],
     kube_table: &kube_table::SECRET_TABLE,
+    schema: |g, _| g.subschema_for::<k8s_openapi::api::core::v1::Secret>(),
 };
 
 /// A kubectl-style table of `items` of kind `k` (`wide`: with the wide columns).

@@ -9,6 +9,7 @@ mod support;
 
 mod config;
 mod hpa;
+mod kube_client;
 mod kube_streams;
 mod kubectl;
 mod pods;

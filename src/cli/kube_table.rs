@@ -174,28 +174,11 @@ fn rs_cells(body: &Body, now: i64) -> Vec<Value> {
     ]
 }
 
-/// `app=web,tier in (a,b)`: metav1.FormatLabelSelector.
+/// `app=web,tier in (a,b)`, or `<none>` for the empty selector (the table's words).
 pub fn selector_string(sel: &LabelSelector) -> String {
-    let mut parts: Vec<String> = sel
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in sel.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default().join(",");
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({values})", e.key),
-            "NotIn" => format!("{} notin ({values})", e.key),
-            "Exists" => e.key.clone(),
-            "DoesNotExist" => format!("!{}", e.key),
-            op => format!("{} {op} ({values})", e.key),
-        });
-    }
-    if parts.is_empty() {
-        "<none>".into()
-    } else {
-        parts.join(",")
+    match crate::model::labels::format_label_selector(sel) {
+        s if s.is_empty() => "<none>".into(),
+        s => s,
     }
 }
 

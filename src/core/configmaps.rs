@@ -250,13 +250,7 @@ impl KindOps for ConfigMapOps {
         k1s: &'a K1s,
         body: Value,
     ) -> BoxFuture<'a, Result<Created<Json>, CoreError>> {
-        Box::pin(async move {
-            let c = k1s.add_config_map(body).await?;
-            Ok(Created {
-                object: Json::of(&c.object)?,
-                warnings: c.warnings,
-            })
-        })
+        Box::pin(async move { Json::of_created(k1s.add_config_map(body).await?) })
     }
 
     fn list(&self, k1s: &K1s, selector: &BTreeMap<String, String>) -> Result<Json, CoreError> {
@@ -303,13 +297,7 @@ impl KindOps for SecretOps {
         k1s: &'a K1s,
         body: Value,
     ) -> BoxFuture<'a, Result<Created<Json>, CoreError>> {
-        Box::pin(async move {
-            let c = k1s.add_secret(body).await?;
-            Ok(Created {
-                object: Json::of(&c.object)?,
-                warnings: c.warnings,
-            })
-        })
+        Box::pin(async move { Json::of_created(k1s.add_secret(body).await?) })
     }
 
     fn list(&self, k1s: &K1s, selector: &BTreeMap<String, String>) -> Result<Json, CoreError> {

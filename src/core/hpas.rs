@@ -165,13 +165,7 @@ impl KindOps for HpaOps {
         k1s: &'a K1s,
         body: Value,
     ) -> BoxFuture<'a, Result<Created<Json>, CoreError>> {
-        Box::pin(async move {
-            let c = k1s.add_horizontal_pod_autoscaler(body).await?;
-            Ok(Created {
-                object: Json::of(&c.object)?,
-                warnings: c.warnings,
-            })
-        })
+        Box::pin(async move { Json::of_created(k1s.add_horizontal_pod_autoscaler(body).await?) })
     }
 
     fn list(&self, k1s: &K1s, selector: &BTreeMap<String, String>) -> Result<Json, CoreError> {

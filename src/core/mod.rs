@@ -158,6 +158,14 @@ impl Json {
             .map(Json)
             .map_err(|e| CoreError::Store(StoreError::Corrupt(e)))
     }
+
+    /// A create's answer with its shape serialized.
+    pub fn of_created(c: Created<impl Serialize>) -> Result<Created<Json>, CoreError> {
+        Ok(Created {
+            object: Json::of(&c.object)?,
+            warnings: c.warnings,
+        })
+    }
 }
 
 /// Options of a `GET /k1s/<kind>/NAME`.

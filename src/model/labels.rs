@@ -237,9 +237,90 @@ fn parse_requirement(item: &str) -> Result<Requirement, String> {
     })
 }
 
+/// A field selector: `f=v`, `f==v`, `f!=v`, comma-separated.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FieldSelector {
+    pub reqs: Vec<FieldReq>,
+}
+
+/// One requirement of a field selector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldReq {
+    pub field: String,
+    pub equal: bool,
+    pub value: String,
+}
+
+impl FieldSelector {
+    /// Parses a selector ("" selects everything).
+    pub fn parse(s: &str) -> Result<FieldSelector, String> {
+        let mut reqs = Vec::new();
+        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, equal, value) = if let Some((f, v)) = p.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
+                (f, true, v)
+            } else {
+                return Err(format!("invalid field selector: \"{p}\""));
+            };
+            reqs.push(FieldReq {
+                field: field.trim().to_string(),
+                equal,
+                value: value.trim().to_string(),
+            });
+        }
+        Ok(FieldSelector { reqs })
+    }
+
+    /// Whether every requirement holds; `get` reads a field (`None`: not a field of
+    /// this object, which never matches).
+    pub fn matches(&self, get: impl Fn(&str) -> Option<String>) -> bool {
+        self.reqs
+            .iter()
+            .all(|r| get(&r.field).is_some_and(|v| (v == r.value) == r.equal))
+    }
+}
+
+/// A label selector in its string form (`app=web,tier in (a,b),!legacy`), as
+/// Kubernetes' `FormatLabelSelector` writes it; `""` for the empty selector.
+pub fn format_label_selector(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> String {
+    let mut parts: Vec<String> = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in sel.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        parts.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            op => format!("{} {op} ({values})", e.key),
+        });
+    }
+    parts.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_selectors_parse_and_match() {
+        let get = |f: &str| (f == "metadata.name").then(|| "web".to_string());
+        let m = |s: &str| FieldSelector::parse(s).unwrap().matches(get);
+        assert!(m(""));
+        assert!(m("metadata.name=web"));
+        assert!(m("metadata.name==web"));
+        assert!(!m("metadata.name!=web"));
+        assert!(!m("metadata.name=db"));
+        assert!(!m("spec.nodeName=x"));
+        assert!(FieldSelector::parse("nonsense").is_err());
+    }
 
     fn map(items: &[(&str, &str)]) -> BTreeMap<String, String> {
         items

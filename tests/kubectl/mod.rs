@@ -1,10 +1,12 @@
 //! The real kubectl (`/usr/bin/kubectl`, 1.32) against a K1s server: discovery,
 //! `get` with server-side Tables, `create -f` / `apply -f` (client- and server-side)
-//! of the handout's manifests, `describe`, `delete`, errors, `--dry-run=server`.
+//! of the handout's manifests, `describe`, `delete`, errors, `--dry-run=server`; and
+//! the live commands: `get -w`, `logs -f`, `scale`, `autoscale`, `top`, `explain`.
 //!
 //! Every test starts its own server and gives kubectl a fresh `--cache-dir`, so
 //! discovery is never stale; names and labels come from the test's `Cleanup` prefix.
 
+mod live;
 mod objects;
 
 use crate::support::*;
@@ -50,17 +52,23 @@ impl Kube {
         }
     }
 
-    /// Runs `kubectl --server … --cache-dir … ARGS`, bounded by a deadline.
-    pub fn run(&self, args: &[&str]) -> Out {
+    /// `kubectl --server … --cache-dir … ARGS`, not started.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("/usr/bin/kubectl");
         cmd.arg("--server")
             .arg(self.server.url())
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"))
-            .arg("--request-timeout=30s")
             .args(args)
             .env("KUBECONFIG", self.dir.path().join("no-kubeconfig"))
             .env("HOME", self.dir.path());
+        cmd
+    }
+
+    /// Runs `kubectl --server … --cache-dir … ARGS`, bounded by a deadline.
+    pub fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = self.command(&["--request-timeout=30s"]);
+        cmd.args(args);
         let child = cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -98,6 +106,18 @@ impl Kube {
         std::fs::write(&p, text).expect("write manifest");
         p
     }
+}
+
+/// Polls `kubectl ARGS` until its stdout satisfies `pred`.
+pub fn wait_output(k: &Kube, args: &[&str], what: &str, pred: impl Fn(&str) -> bool) -> String {
+    wait_for(POD_DEADLINE, what, || {
+        let o = k.run(args);
+        if o.code == 0 && pred(&o.stdout) {
+            Ok(o.stdout)
+        } else {
+            Err(format!("{o:?}"))
+        }
+    })
 }
 
 /// The handout's manifest `examples/<file>` as text, with `(from, to)` replacements,

@@ -29,18 +29,6 @@ fn hpa_yaml(name: &str, rs: &str) -> String {
     manifest("hpa.yaml", &[("test-hpa", name), ("test-rs", rs)])
 }
 
-/// Polls `kubectl ARGS` until its stdout satisfies `pred`.
-fn wait_output(k: &Kube, args: &[&str], what: &str, pred: impl Fn(&str) -> bool) -> String {
-    wait_for(POD_DEADLINE, what, || {
-        let o = k.run(args);
-        if o.code == 0 && pred(&o.stdout) {
-            Ok(o.stdout)
-        } else {
-            Err(format!("{o:?}"))
-        }
-    })
-}
-
 #[test]
 fn discovery_serves_every_kind_with_short_names() {
     let k = Kube::start();

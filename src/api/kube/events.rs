@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::watch::{FieldSelector, LabelSelector};
 use super::{NAMESPACE, Req, Status, Target, json_response};
 use crate::core::K1s;
 use crate::events::Event;
+use crate::model::labels::{FieldSelector, parse_label_selector};
 use crate::store::{Kind, MetaExt};
 
 /// `GET …/events`.
@@ -27,7 +27,7 @@ pub fn list(k1s: &Arc<K1s>, req: &Req) -> Result<Response, Status> {
             f.field
         )));
     }
-    let labels = LabelSelector::parse(req.param("labelSelector").unwrap_or(""))
+    let labels = parse_label_selector(req.param("labelSelector").unwrap_or(""))
         .map_err(Status::bad_request)?;
     let store = k1s.store();
     let mut rows: Vec<Row> = Vec::new();

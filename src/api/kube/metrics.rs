@@ -12,9 +12,9 @@ use axum::response::Response;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use super::watch::{FieldSelector, LabelSelector};
 use super::{NAMESPACE, Req, Status, json_response};
 use crate::core::{K1s, pod_view};
+use crate::model::labels::{FieldSelector, parse_label_selector};
 use crate::runtime::metrics::Usage;
 use crate::store::MetaExt;
 
@@ -23,7 +23,7 @@ const WINDOW: Duration = Duration::from_secs(10);
 
 /// `GET …/pods` of the metrics group.
 pub fn list(k1s: &Arc<K1s>, req: &Req) -> Result<Response, Status> {
-    let labels = LabelSelector::parse(req.param("labelSelector").unwrap_or(""))
+    let labels = parse_label_selector(req.param("labelSelector").unwrap_or(""))
         .map_err(Status::bad_request)?;
     let fields = FieldSelector::parse(req.param("fieldSelector").unwrap_or(""))
         .map_err(Status::bad_request)?;

@@ -14,9 +14,6 @@
 //! - `logs.rs`, `scale.rs`, `events.rs`, `metrics.rs` — subresources and companions.
 //! - `protobuf.rs` — the one protobuf body kubectl sends (`kubectl autoscale`).
 
-// The skeleton is filled in module by module; remove this once every module is used.
-#![allow(dead_code)]
-
 mod discovery;
 mod events;
 mod logs;
@@ -100,8 +97,6 @@ pub enum Target {
     Object {
         /// The resource.
         res: Resource,
-        /// The URL's group.
-        group: String,
         /// The URL's version.
         version: String,
         /// The namespace.
@@ -134,15 +129,6 @@ impl Req {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a query parameter.
-    pub fn params(&self, key: &str) -> Vec<&str> {
-        self.query
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
     }
 
     /// A boolean query parameter (`true`, `1`).
@@ -366,6 +352,15 @@ fn details(kind: &KindInfo, name: &str) -> Value {
     d
 }
 
+/// `v1`, `apps/v1`, `autoscaling/v2beta2`: a kind's group with the URL's version.
+pub fn api_version(kind: &KindInfo, version: &str) -> String {
+    if kind.group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{}/{version}", kind.group)
+    }
+}
+
 /// A JSON answer with the API's Content-Type.
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
     (
@@ -485,10 +480,9 @@ fn target_of(segs: &[&str]) -> Option<Target> {
             })
         }
         ["namespaces", ns, resource, name, sub @ ..] if sub.len() <= 1 => {
-            let (res, group, version) = gv(resource_of(group, version, resource)?);
+            let (res, _, version) = gv(resource_of(group, version, resource)?);
             Some(Target::Object {
                 res,
-                group,
                 version,
                 ns: ns.to_string(),
                 name: name.to_string(),

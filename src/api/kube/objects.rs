@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Value, json};
 
-use super::{NAMESPACE, Req, Status, json_response, table};
+use super::{NAMESPACE, Req, Status, api_version, json_response, table};
 use crate::core::{CoreError, K1s, Propagation};
-use crate::model::labels::{Selector, parse_label_selector};
+use crate::model::labels::{FieldSelector, Selector, parse_label_selector};
 use crate::model::status::PodExt;
 use crate::model::{self, patch as patches, replicaset::merge_patch};
 use crate::registry::KindInfo;
@@ -25,7 +25,7 @@ use crate::store::{Body, MetaExt};
 /// `status.phase`).
 pub struct Filter {
     labels: Selector,
-    fields: Vec<(String, bool, String)>,
+    fields: FieldSelector,
 }
 
 impl Filter {
@@ -33,30 +33,18 @@ impl Filter {
     pub fn from_req(req: &Req) -> Result<Filter, Status> {
         let labels = parse_label_selector(req.param("labelSelector").unwrap_or(""))
             .map_err(Status::bad_request)?;
-        let mut fields = Vec::new();
-        for item in req
-            .param("fieldSelector")
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            let (k, neg, v) = if let Some((k, v)) = item.split_once("!=") {
-                (k, true, v)
-            } else if let Some((k, v)) = item.split_once("==").or_else(|| item.split_once('=')) {
-                (k, false, v)
-            } else {
-                return Err(Status::bad_request(format!(
-                    "invalid selector: '{item}'; can't understand '{item}'"
-                )));
-            };
-            let k = k.trim();
-            if !matches!(k, "metadata.name" | "metadata.namespace" | "status.phase") {
-                return Err(Status::bad_request(format!(
-                    "field label not supported: {k}"
-                )));
-            }
-            fields.push((k.to_string(), neg, v.trim().to_string()));
+        let fields = FieldSelector::parse(req.param("fieldSelector").unwrap_or(""))
+            .map_err(Status::bad_request)?;
+        if let Some(r) = fields.reqs.iter().find(|r| {
+            !matches!(
+                r.field.as_str(),
+                "metadata.name" | "metadata.namespace" | "status.phase"
+            )
+        }) {
+            return Err(Status::bad_request(format!(
+                "field label not supported: {}",
+                r.field
+            )));
         }
         Ok(Filter { labels, fields })
     }
@@ -64,25 +52,14 @@ impl Filter {
     /// Whether an object passes.
     pub fn matches(&self, b: &Body) -> bool {
         self.labels.matches(b.labels())
-            && self.fields.iter().all(|(k, neg, v)| {
-                let actual = match k.as_str() {
-                    "metadata.name" => b.name().to_string(),
-                    "metadata.namespace" => NAMESPACE.to_string(),
-                    _ => match b {
-                        Body::Pod(p) => p.phase().to_string(),
-                        _ => String::new(),
-                    },
-                };
-                (actual == *v) != *neg
+            && self.fields.matches(|f| match f {
+                "metadata.name" => Some(b.name().to_string()),
+                "metadata.namespace" => Some(NAMESPACE.to_string()),
+                _ => match b {
+                    Body::Pod(p) => Some(p.phase().to_string()),
+                    _ => None,
+                },
             })
-    }
-}
-
-fn api_version(kind: &KindInfo, version: &str) -> String {
-    if kind.group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{}/{version}", kind.group)
     }
 }
 

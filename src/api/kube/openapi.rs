@@ -1,13 +1,16 @@
 //! `/openapi/v3`: the index and one document per served group version.
 //!
-//! The documents carry the operations of each kind (paths only, no schemas): enough
-//! for kubectl to see that the server validates fields itself (a PATCH operation with
-//! `x-kubernetes-group-version-kind` and a `fieldValidation` parameter, KUBECTL.md
-//! §3.12), so `create -f` and `apply -f` work with the default `--validate=strict`
-//! and send `fieldValidation=Strict`. `kubectl explain` is not served (no schemas).
+//! The documents carry the operations of each kind — enough for kubectl to see that
+//! the server validates fields itself (a PATCH operation with
+//! `x-kubernetes-group-version-kind` and a `fieldValidation` parameter), so
+//! `create -f` and `apply -f` work with the default `--validate=strict` and send
+//! `fieldValidation=Strict` — and the kinds' schemas under `components.schemas`
+//! (generated from the Kubernetes types, descriptions included), each top-level one
+//! marked with its group, version and kind, for `kubectl explain`.
 
+use axum::body::Bytes;
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -55,19 +58,58 @@ pub async fn index() -> Response {
 
 /// `GET /openapi/v3/{path}`.
 pub async fn document(Path(rest): Path<String>) -> Response {
+    // The documents depend only on the build: made once, then served from memory.
+    static DOCS: std::sync::OnceLock<Vec<(String, Bytes)>> = std::sync::OnceLock::new();
+    let docs = DOCS.get_or_init(|| {
+        documents()
+            .into_iter()
+            .map(|(g, v)| {
+                let body = serde_json::to_vec(&make_document(g, v)).unwrap_or_default();
+                (doc_path(g, v), Bytes::from(body))
+            })
+            .collect()
+    });
     let rest = rest.trim_matches('/');
-    let Some((group, version)) = documents()
-        .into_iter()
-        .find(|(g, v)| doc_path(g, v) == rest)
-    else {
-        return Status::no_route().into_response();
-    };
+    match docs.iter().find(|(p, _)| p == rest) {
+        Some((_, body)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.clone(),
+        )
+            .into_response(),
+        None => Status::no_route().into_response(),
+    }
+}
+
+/// The document of one group version.
+fn make_document(group: &'static str, version: &'static str) -> Value {
     let kinds: Vec<&KindInfo> = registry::KINDS
         .iter()
         .copied()
         .filter(|k| k.group == group && k.versions.contains(&version))
         .collect();
     let mut paths = Map::new();
+    let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let mut tops = Vec::new();
+    for k in &kinds {
+        let reference = (k.schema)(&mut generator, version);
+        if let Some(name) = reference
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+        {
+            tops.push((name.to_string(), k.kind));
+        }
+    }
+    let mut schemas = generator.take_definitions(true);
+    for (name, kind) in tops {
+        if let Some(s) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
+            s.insert(
+                "x-kubernetes-group-version-kind".into(),
+                json!([{"group": group, "version": version, "kind": kind}]),
+            );
+        }
+    }
     for k in kinds {
         let base = if group.is_empty() {
             format!("/api/{version}")
@@ -118,13 +160,10 @@ pub async fn document(Path(rest): Path<String>) -> Response {
             }),
         );
     }
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "openapi": "3.0.0",
-            "info": {"title": "Kubernetes", "version": KUBE_VERSION},
-            "paths": paths,
-            "components": {"schemas": {}},
-        }),
-    )
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": KUBE_VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
 
 use super::{Req, Status, json_response};
@@ -133,35 +132,15 @@ pub fn scale_of(rs: &ReplicaSet) -> Value {
         "spec": {"replicas": spec.and_then(|s| s.replicas).unwrap_or(1)},
         "status": {
             "replicas": rs.status.as_ref().map_or(0, |s| s.replicas),
-            "selector": spec.map(|s| selector_string(&s.selector)).unwrap_or_default(),
+            "selector": spec.map(|s| crate::model::labels::format_label_selector(&s.selector)).unwrap_or_default(),
         },
     })
-}
-
-/// A label selector in its string form: `app=web,tier in (a,b),!legacy`.
-pub fn selector_string(sel: &LabelSelector) -> String {
-    let mut parts: Vec<String> = sel
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in sel.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default().join(",");
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({values})", e.key),
-            "NotIn" => format!("{} notin ({values})", e.key),
-            "Exists" => e.key.clone(),
-            _ => format!("!{}", e.key),
-        });
-    }
-    parts.join(",")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
     #[test]
     fn selectors_print_as_kubernetes_does() {
@@ -180,7 +159,10 @@ mod tests {
                 },
             ]),
         };
-        assert_eq!(selector_string(&sel), "app=web,tier in (a,b),!legacy");
+        assert_eq!(
+            crate::model::labels::format_label_selector(&sel),
+            "app=web,tier in (a,b),!legacy"
+        );
     }
 
     #[test]

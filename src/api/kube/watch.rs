@@ -7,7 +7,7 @@
 //! that falls behind the broadcast ends its stream with a 410 `ERROR` event, so the
 //! client relists instead of silently missing changes.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
+use super::objects::Filter;
 use super::{Req, Status};
 use crate::core::K1s;
 use crate::registry::KindInfo;
@@ -33,20 +34,7 @@ pub async fn serve(
     version: &str,
     req: &Req,
 ) -> Result<Response, Status> {
-    let labels = LabelSelector::parse(req.param("labelSelector").unwrap_or(""))
-        .map_err(Status::bad_request)?;
-    let fields = FieldSelector::parse(req.param("fieldSelector").unwrap_or(""))
-        .map_err(Status::bad_request)?;
-    if let Some(f) = fields
-        .reqs
-        .iter()
-        .find(|r| !matches!(r.field.as_str(), "metadata.name" | "metadata.namespace"))
-    {
-        return Err(Status::bad_request(format!(
-            "field label not supported: {}",
-            f.field
-        )));
-    }
+    let filter = Filter::from_req(req)?;
     let from = match req.param("resourceVersion").unwrap_or("") {
         "" => 0,
         v => v.parse::<u64>().map_err(|_| {
@@ -66,8 +54,7 @@ pub async fn serve(
         version: version.to_string(),
         req: copy_req(req),
         table: req.wants_table(),
-        labels,
-        fields,
+        filter,
         // Subscribe before reading anything: every change after what is read below
         // arrives here.
         rx: k1s.store().watch(),
@@ -140,8 +127,7 @@ struct Watch {
     version: String,
     req: Req,
     table: bool,
-    labels: LabelSelector,
-    fields: FieldSelector,
+    filter: Filter,
     rx: broadcast::Receiver<Change>,
     /// Broadcast changes up to this resourceVersion were already covered.
     skip_upto: u64,
@@ -223,12 +209,7 @@ impl Watch {
     /// Queues the event (if any) that `change` of `o` means for this client: an object
     /// entering the selection is ADDED, one leaving it DELETED.
     fn consider(&mut self, change: ChangeType, o: &Body) {
-        let matches = self.labels.matches(o.labels())
-            && self.fields.matches(|f| match f {
-                "metadata.name" => Some(o.name().to_string()),
-                "metadata.namespace" => Some(super::NAMESPACE.to_string()),
-                _ => None,
-            });
+        let matches = self.filter.matches(o);
         let name = o.name().to_string();
         let had = self.known.contains(&name) || (self.history_unknown && matches);
         let typ = match change {
@@ -257,18 +238,15 @@ impl Watch {
                 &self.req,
                 o.resource_version(),
             );
-            if !t.is_null() {
-                return t;
-            }
-            return fallback_table(o);
+            return t;
         }
-        object_json(self.kind, o, &self.version)
+        super::objects::to_version(self.kind, o, &self.version)
     }
 
     fn bookmark(&self) -> Value {
         json!({"type": "BOOKMARK", "object": {
             "kind": self.kind.kind,
-            "apiVersion": api_version(self.kind, &self.version),
+            "apiVersion": super::api_version(self.kind, &self.version),
             "metadata": {"resourceVersion": self.last_rv.to_string()},
         }})
     }
@@ -292,210 +270,6 @@ fn copy_req(req: &Req) -> Req {
         query: req.query.clone(),
         headers: req.headers.clone(),
         body: Bytes::new(),
-    }
-}
-
-/// `v1`, `apps/v1`, `autoscaling/v2beta2`: the URL's group version.
-pub(super) fn api_version(kind: &KindInfo, version: &str) -> String {
-    if kind.group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{}/{version}", kind.group)
-    }
-}
-
-/// The object as JSON in the URL's version: the objects module's conversion, or until
-/// that answers, the stored form under the URL's apiVersion.
-pub(super) fn object_json(kind: &KindInfo, o: &Body, version: &str) -> Value {
-    let v = super::objects::to_version(kind, o, version);
-    if !v.is_null() {
-        return v;
-    }
-    let mut v = match o {
-        Body::Pod(p) => serde_json::to_value(p),
-        Body::ReplicaSet(r) => serde_json::to_value(r),
-        Body::HorizontalPodAutoscaler(h) => serde_json::to_value(h),
-        Body::ConfigMap(c) => serde_json::to_value(c),
-        Body::Secret(s) => serde_json::to_value(s),
-    }
-    .unwrap_or(Value::Null);
-    if let Some(m) = v.as_object_mut() {
-        m.insert("apiVersion".into(), json!(api_version(kind, version)));
-        m.insert("kind".into(), json!(kind.kind));
-        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.entry("namespace")
-                .or_insert_with(|| json!(super::NAMESPACE));
-        }
-    }
-    v
-}
-
-/// A one-row Table (name and creation time) for when the table module has none.
-fn fallback_table(o: &Body) -> Value {
-    let meta = o.meta();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": o.resource_version().to_string()},
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
-            {"name": "Created At", "type": "date", "format": "", "description": "Creation time", "priority": 0},
-        ],
-        "rows": [{
-            "cells": [o.name(), o.created()],
-            "object": {
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": {
-                    "name": o.name(),
-                    "namespace": super::NAMESPACE,
-                    "uid": o.uid(),
-                    "resourceVersion": o.resource_version().to_string(),
-                    "creationTimestamp": o.created(),
-                    "labels": meta.labels,
-                    "annotations": meta.annotations,
-                    "ownerReferences": meta.owner_references,
-                },
-            },
-        }],
-    })
-}
-
-/// A label selector: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`,
-/// comma-separated (all must hold).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(super) struct LabelSelector {
-    terms: Vec<LabelTerm>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum LabelTerm {
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
-}
-
-impl LabelSelector {
-    /// Parses a selector ("" selects everything).
-    pub(super) fn parse(s: &str) -> Result<LabelSelector, String> {
-        let mut terms = Vec::new();
-        for part in split_top_level(s) {
-            let p = part.trim();
-            if p.is_empty() {
-                continue;
-            }
-            let bad = || format!("unable to parse requirement: invalid label selector: \"{p}\"");
-            let key_ok = |k: &str| !k.is_empty() && !k.contains([' ', '(', ')', '!', '=']);
-            let term = if let Some(k) = p.strip_prefix('!') {
-                let k = k.trim();
-                key_ok(k).then(|| LabelTerm::NotExists(k.into()))
-            } else if let Some((k, v)) = p.split_once("!=") {
-                let k = k.trim();
-                key_ok(k).then(|| LabelTerm::NotIn(k.into(), vec![v.trim().into()]))
-            } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
-                let k = k.trim();
-                key_ok(k).then(|| LabelTerm::In(k.into(), vec![v.trim().into()]))
-            } else if let Some((k, rest)) = split_set_op(p) {
-                let (op, list) = rest;
-                let list = list
-                    .trim()
-                    .strip_prefix('(')
-                    .and_then(|l| l.strip_suffix(')'))
-                    .ok_or_else(bad)?;
-                let values: Vec<String> = list.split(',').map(|v| v.trim().to_string()).collect();
-                match op {
-                    "in" if key_ok(k) => Some(LabelTerm::In(k.into(), values)),
-                    "notin" if key_ok(k) => Some(LabelTerm::NotIn(k.into(), values)),
-                    _ => None,
-                }
-            } else {
-                key_ok(p).then(|| LabelTerm::Exists(p.into()))
-            };
-            terms.push(term.ok_or_else(bad)?);
-        }
-        Ok(LabelSelector { terms })
-    }
-
-    /// Whether `labels` satisfy every requirement.
-    pub(super) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.terms.iter().all(|t| match t {
-            LabelTerm::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            LabelTerm::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            LabelTerm::Exists(k) => labels.contains_key(k),
-            LabelTerm::NotExists(k) => !labels.contains_key(k),
-        })
-    }
-}
-
-/// `key in (…)` / `key notin (…)` → `(key, (op, "(…)"))`.
-fn split_set_op(p: &str) -> Option<(&str, (&str, &str))> {
-    let open = p.find('(')?;
-    let head = p[..open].trim();
-    let (k, op) = head.rsplit_once(char::is_whitespace)?;
-    Some((k.trim(), (op.trim(), &p[open..])))
-}
-
-/// Splits on commas outside parentheses.
-fn split_top_level(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0i32, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth <= 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-/// A field selector: `f=v`, `f==v`, `f!=v`, comma-separated.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(super) struct FieldSelector {
-    pub(super) reqs: Vec<FieldReq>,
-}
-
-/// One requirement of a field selector.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct FieldReq {
-    pub(super) field: String,
-    pub(super) equal: bool,
-    pub(super) value: String,
-}
-
-impl FieldSelector {
-    /// Parses a selector ("" selects everything).
-    pub(super) fn parse(s: &str) -> Result<FieldSelector, String> {
-        let mut reqs = Vec::new();
-        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (field, equal, value) = if let Some((f, v)) = p.split_once("!=") {
-                (f, false, v)
-            } else if let Some((f, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
-                (f, true, v)
-            } else {
-                return Err(format!("invalid field selector: \"{p}\""));
-            };
-            reqs.push(FieldReq {
-                field: field.trim().to_string(),
-                equal,
-                value: value.trim().to_string(),
-            });
-        }
-        Ok(FieldSelector { reqs })
-    }
-
-    /// Whether every requirement holds; `get` reads a field (`None`: not a field of
-    /// this object, which never matches).
-    pub(super) fn matches(&self, get: impl Fn(&str) -> Option<String>) -> bool {
-        self.reqs
-            .iter()
-            .all(|r| get(&r.field).is_some_and(|v| (v == r.value) == r.equal))
     }
 }
 
@@ -666,45 +440,6 @@ mod tests {
             b["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
             "true"
         );
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn label_selectors_parse_and_match() {
-        let l = labels(&[("app", "web"), ("tier", "front")]);
-        let m = |s: &str| LabelSelector::parse(s).unwrap().matches(&l);
-        assert!(m(""));
-        assert!(m("app=web"));
-        assert!(m("app==web,tier"));
-        assert!(!m("app!=web"));
-        assert!(m("app in (db, web),tier notin (back)"));
-        assert!(!m("app notin (web)"));
-        assert!(m("!gone"));
-        assert!(!m("!app"));
-        assert!(!m("missing=x"));
-        assert!(m("missing!=x"));
-        for bad in ["app in web", "=x", "a b", "app in (x", "k in"] {
-            assert!(LabelSelector::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn field_selectors_parse_and_match() {
-        let get = |f: &str| (f == "metadata.name").then(|| "web".to_string());
-        let m = |s: &str| FieldSelector::parse(s).unwrap().matches(get);
-        assert!(m(""));
-        assert!(m("metadata.name=web"));
-        assert!(m("metadata.name==web"));
-        assert!(!m("metadata.name!=web"));
-        assert!(!m("metadata.name=db"));
-        assert!(!m("spec.nodeName=x"));
-        assert!(FieldSelector::parse("nonsense").is_err());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
