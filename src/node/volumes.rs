@@ -71,6 +71,14 @@ impl Dirs {
                 tracing::warn!(dir = %dir.display(), error = %e, "removing a pod's volumes failed");
             }
         }
+        // The instance's tmpfs directory goes with its last pod (only when empty; a
+        // write racing this recreates it: see `write_volumes`).
+        if let Some(mem) = &self.memory {
+            let _ = std::fs::remove_dir(mem);
+            if let Some(instance) = mem.parent() {
+                let _ = std::fs::remove_dir(instance);
+            }
+        }
     }
 
     /// Removes the directories of pods whose uid is not in `live`.
@@ -106,6 +114,12 @@ impl Dirs {
     /// Writes the pod's volumes: projected files only when they changed, empty
     /// directories once. A running container sees the new files at once.
     pub fn write_volumes(&self, pod: &Pod, volumes: &[VolumeContent]) -> Result<(), String> {
+        // Once more if another pod's removal took an (empty) parent away meanwhile.
+        self.write_volumes_once(pod, volumes)
+            .or_else(|_| self.write_volumes_once(pod, volumes))
+    }
+
+    fn write_volumes_once(&self, pod: &Pod, volumes: &[VolumeContent]) -> Result<(), String> {
         let uid = Dirs::pod_uid(pod)?;
         for v in volumes {
             let dir = self.volume(uid, v.name(), v.memory())?;
@@ -369,5 +383,7 @@ mod tests {
         assert!(!tmp.path().join("disk/u2").exists());
         dirs.remove_pod("u1");
         assert!(!tmp.path().join("disk/u1").exists() && !tmp.path().join("mem/u1").exists());
+        // The memory root goes with its last pod.
+        assert!(!tmp.path().join("mem").exists());
     }
 }
