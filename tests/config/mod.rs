@@ -357,3 +357,37 @@ fn a_named_key_file_is_used_and_a_missing_one_refused_at_start() {
     created(&s.post_json("/k1s/secret", &secret(&unique("s"), json!({"k": "v"}))));
     assert!(!s.dir().join("k1s.db.key").exists());
 }
+
+#[test]
+fn k1s_ctl_creates_gets_describes_and_deletes_config_maps_and_secrets() {
+    let s = Server::start();
+    let (cm, sec) = (unique("cm"), unique("sec"));
+    let file = s.dir().join("objects.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  labels: {{app: cfg}}\ndata:\n  a.txt: hello\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {sec}\nstringData:\n  token: tok-9Rr2\n"
+        ),
+    )
+    .unwrap();
+    let out = s.ctl(&["create", "-f", file.to_str().unwrap()]);
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("configmap/{cm} created")),
+        "{out:?}"
+    );
+    let out = s.ctl(&["get", "cm", "-l", "app=cfg"]);
+    assert!(out.ok() && out.stdout.contains(&cm), "{out:?}");
+    let out = s.ctl(&["describe", "cm", &cm]);
+    assert!(out.stdout.contains("hello"), "{out:?}");
+    let out = s.ctl(&["get", "secrets", "-o", "json"]);
+    assert!(out.ok() && out.stdout.contains("token"), "{out:?}");
+    assert!(!out.stdout.contains("tok-9Rr2"), "{out:?}");
+    let out = s.ctl(&["describe", "secret", &sec]);
+    assert!(out.stdout.contains("token:  8 bytes"), "{out:?}");
+    for (kind, name) in [("cm", &cm), ("secret", &sec)] {
+        let out = s.ctl(&["delete", kind, name]);
+        assert!(out.ok(), "{out:?}");
+    }
+    assert_eq!(s.get("/k1s/secret").body, json!([]));
+}
