@@ -115,7 +115,7 @@ impl KindInfo {
 }
 
 /// Every kind, in the order `k1s_ctl help` lists them.
-pub static KINDS: &[&KindInfo] = &[&POD, &REPLICA_SET, &HPA];
+pub static KINDS: &[&KindInfo] = &[&POD, &REPLICA_SET, &HPA, &CONFIG_MAP, &SECRET];
 
 /// The kind a user's word names (`po`, `pods`, `rs`, `replicaset.apps`, `hpa`, …).
 pub fn lookup(name: &str) -> Option<&'static KindInfo> {
@@ -370,6 +370,92 @@ static HPA: KindInfo = KindInfo {
     },
 };
 
+fn key_count(v: &Value) -> String {
+    v.get("keys")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
+        .to_string()
+}
+
+static CONFIG_MAP: KindInfo = KindInfo {
+    kind: "ConfigMap",
+    group: "",
+    version: "v1",
+    versions: &["v1"],
+    plural: "configmaps",
+    singular: "configmap",
+    short_names: &["cm"],
+    path: "cm",
+    store: Kind::ConfigMap,
+    ops: &crate::core::ConfigMapOps,
+    columns: &[
+        Column {
+            header: "NAME",
+            wide: false,
+            cell: name,
+        },
+        Column {
+            header: "DATA",
+            wide: false,
+            cell: key_count,
+        },
+        Column {
+            header: "AGE",
+            wide: false,
+            cell: age,
+        },
+    ],
+    table_from_details: false,
+    describe: describe::config_map,
+    describe_query: "",
+    scalable: false,
+    subresources: &[],
+    kube_table: &kube_table::CONFIG_MAP_TABLE,
+    schema: |g, _| g.subschema_for::<k8s_openapi::api::core::v1::ConfigMap>(),
+};
+
+static SECRET: KindInfo = KindInfo {
+    kind: "Secret",
+    group: "",
+    version: "v1",
+    versions: &["v1"],
+    plural: "secrets",
+    singular: "secret",
+    short_names: &[],
+    path: "secret",
+    store: Kind::Secret,
+    ops: &crate::core::SecretOps,
+    columns: &[
+        Column {
+            header: "NAME",
+            wide: false,
+            cell: name,
+        },
+        Column {
+            header: "TYPE",
+            wide: false,
+            cell: |s| format::text(s.get("type"), "Opaque"),
+        },
+        Column {
+            header: "DATA",
+            wide: false,
+            cell: key_count,
+        },
+        Column {
+            header: "AGE",
+            wide: false,
+            cell: age,
+        },
+    ],
+    table_from_details: false,
+    describe: describe::secret,
+    describe_query: "",
+    scalable: false,
+    subresources: &[],
+    kube_table: &kube_table::SECRET_TABLE,
+    schema: |g, _| g.subschema_for::<k8s_openapi::api::core::v1::Secret>(),
+};
+
 /// A kubectl-style table of `items` of kind `k` (`wide`: with the wide columns).
 pub fn render_table(k: &KindInfo, items: &[Value], wide: bool) -> String {
     let cols: Vec<&Column> = k.columns.iter().filter(|c| wide || !c.wide).collect();
@@ -396,6 +482,10 @@ mod tests {
             ("replicaset", "ReplicaSet"),
             ("replicasets.apps", "ReplicaSet"),
             ("hpa", "HorizontalPodAutoscaler"),
+            ("cm", "ConfigMap"),
+            ("configmaps", "ConfigMap"),
+            ("secret", "Secret"),
+            ("secrets", "Secret"),
             (
                 "horizontalpodautoscalers.autoscaling",
                 "HorizontalPodAutoscaler",

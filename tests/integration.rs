@@ -7,6 +7,7 @@
 
 mod support;
 
+mod config;
 mod hpa;
 mod kube_client;
 mod kube_streams;

@@ -10,6 +10,7 @@ use clap::Parser;
 
 use k1s::api::{AppState, router};
 use k1s::runtime::docker::Docker;
+use k1s::store::KeySource;
 use k1s::{Config, K1s};
 
 /// A small Kubernetes for one machine, on the Docker engine.
@@ -40,6 +41,10 @@ struct Args {
     /// Allow pods with host power (privileged, host namespaces, added capabilities).
     #[arg(long)]
     allow_host_power: bool,
+    /// The key that encrypts Secrets in the database (32 bytes, raw or base64); by
+    /// default `<db>.key`, created with mode 0600 on first start.
+    #[arg(long, env = "K1S_ENCRYPTION_KEY_FILE")]
+    encryption_key_file: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -126,6 +131,14 @@ async fn serve(args: Args) -> ExitCode {
     config.allow_host_power = args.allow_host_power;
     config.max_replicas = args.max_replicas;
     config.hpa_sync_period = args.hpa_sync_period;
+    config.encryption_key = match &args.encryption_key_file {
+        Some(p) => KeySource::File(p.clone()),
+        None => KeySource::BesideDatabase,
+    };
+    let key_shown = match &args.encryption_key_file {
+        Some(p) => p.display().to_string(),
+        None => k1s::store::key_path_for(&db).display().to_string(),
+    };
 
     let addr = SocketAddr::new(ip, args.port);
     // Bind before init so that a taken port fails at once, but answer only after init.
@@ -142,7 +155,7 @@ async fn serve(args: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     println!(
-        "k1s {} listening on http://{addr} (db {}, instance {}, token {}, hpa sync period {:?}, max replicas {}, host power {})",
+        "k1s {} listening on http://{addr} (db {}, encryption key {key_shown}, instance {}, token {}, hpa sync period {:?}, max replicas {}, host power {})",
         env!("CARGO_PKG_VERSION"),
         db.display(),
         k1s.instance_id(),

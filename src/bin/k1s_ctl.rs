@@ -37,7 +37,7 @@ static USAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .collect::<Vec<_>>()
         .join(",\n                ");
     USAGE_TEMPLATE
-        .replace("{KINDS}", &format!("[{kinds}]"))
+        .replace("{KINDS}", &kinds)
         .replace("{TYPES}", &types)
 });
 
@@ -46,12 +46,13 @@ k1s_ctl — command-line client of K1s, a small Kubernetes for one machine
 
 Usage:
   k1s_ctl help                                  print this message
-  k1s_ctl create {KINDS} <file>        create the resource(s) in the YAML file
-                                                (also: create {KINDS} -f <file>; '-' reads stdin)
-  k1s_ctl get {KINDS} [-l lbl=val]     list all resources, or by label
+  k1s_ctl create [TYPE] <file>                  create the resource(s) in the YAML file
+                                                (also: create [TYPE] -f <file>; '-' reads stdin)
+  k1s_ctl get TYPE [-l lbl=val]                 list all resources, or by label
           [<name>...] [-o wide|json|yaml|name]
-  k1s_ctl describe {KINDS} <name>      describe the resource
-  k1s_ctl delete {KINDS} <name>...     delete the resource
+  k1s_ctl describe TYPE <name>                  describe the resource
+  k1s_ctl delete TYPE <name>...                 delete the resource
+  (TYPE: {KINDS})
   k1s_ctl scale rs <name> --replicas <N>        set a ReplicaSet's desired replicas
   k1s_ctl top pod [<name>...] [-l lbl=val]      show pods' CPU and memory use
   k1s_ctl config                                print a kubeconfig for kubectl

@@ -413,6 +413,63 @@ pub fn hpa(h: &Value) -> String {
     d.render()
 }
 
+/// `describe cm`: name, labels, annotations, each key with its value (kubectl's page).
+pub fn config_map(c: &Value) -> String {
+    let mut d = Desc::default();
+    d.kv(0, "Name", text(c.get("name"), "<unknown>"));
+    d.kv(0, "Namespace", "default");
+    labels(&mut d, c);
+    d.multi(
+        0,
+        "Annotations",
+        &label_lines(c.get("annotations")),
+        "<none>",
+    );
+    if c.get("immutable").and_then(Value::as_bool) == Some(true) {
+        d.kv(0, "Immutable", "true");
+    }
+    let mut out = d.render();
+    out.push_str("\nData\n====\n");
+    if let Some(Value::Object(m)) = c.get("data") {
+        for (k, v) in m {
+            out.push_str(&format!(
+                "{k}:\n----\n{}\n\n",
+                v.as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out.push_str("\nBinaryData\n====\n");
+    if let Some(Value::Object(m)) = c.get("binaryData") {
+        for (k, v) in m {
+            let n = v.as_str().map_or(0, |s| s.len() / 4 * 3);
+            out.push_str(&format!("{k}: {n} bytes\n"));
+        }
+    }
+    out.push_str("\nEvents:  <none>\n");
+    out
+}
+
+/// `describe secret`: name, labels, type, each key with its size, never a value.
+pub fn secret(s: &Value) -> String {
+    let mut d = Desc::default();
+    d.kv(0, "Name", text(s.get("name"), "<unknown>"));
+    d.kv(0, "Namespace", "default");
+    labels(&mut d, s);
+    d.kv(0, "", "");
+    d.kv(0, "Type", text(s.get("type"), "Opaque"));
+    if s.get("immutable").and_then(Value::as_bool) == Some(true) {
+        d.kv(0, "Immutable", "true");
+    }
+    let mut out = d.render();
+    out.push_str("\nData\n====\n");
+    if let Some(Value::Object(m)) = s.get("sizes") {
+        for (k, v) in m {
+            out.push_str(&format!("{k}:  {} bytes\n", v.as_u64().unwrap_or(0)));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

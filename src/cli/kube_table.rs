@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
 
@@ -223,6 +223,40 @@ fn hpa_cells(body: &Body, now: i64) -> Vec<Value> {
         age(body, now),
     ]
 }
+
+/// ConfigMaps: `NAME DATA AGE`.
+pub static CONFIG_MAP_TABLE: KubeTable = KubeTable {
+    columns: &[NAME, col("Data", "string", 0), col("Age", "string", 0)],
+    cells: |body, now| {
+        let Some(c) = body.downcast::<ConfigMap>() else {
+            return vec![];
+        };
+        let n =
+            c.data.as_ref().map_or(0, |d| d.len()) + c.binary_data.as_ref().map_or(0, |d| d.len());
+        vec![json!(c.name()), json!(n), age(body, now)]
+    },
+};
+
+/// Secrets: `NAME TYPE DATA AGE`.
+pub static SECRET_TABLE: KubeTable = KubeTable {
+    columns: &[
+        NAME,
+        col("Type", "string", 0),
+        col("Data", "string", 0),
+        col("Age", "string", 0),
+    ],
+    cells: |body, now| {
+        let Some(s) = body.downcast::<Secret>() else {
+            return vec![];
+        };
+        vec![
+            json!(s.name()),
+            json!(s.type_.as_deref().unwrap_or("Opaque")),
+            json!(s.data.as_ref().map_or(0, |d| d.len())),
+            age(body, now),
+        ]
+    },
+};
 
 /// The Targets cell: `cpu: 7%/60%`, `cpu: <unknown>/60%`, metrics joined by ", ".
 pub fn hpa_targets(h: &HorizontalPodAutoscaler) -> String {

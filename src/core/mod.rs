@@ -3,11 +3,15 @@
 //! `replicasets.rs`, HPAs in `hpas.rs`. The API layer calls these and only maps their
 //! results and errors to HTTP.
 
+mod configmaps;
 mod hpas;
 mod objects;
 mod pods;
 mod replicasets;
 
+pub use configmaps::{
+    CmDetails, CmView, ConfigMapOps, SecretDetails, SecretOps, SecretView, cm_view, secret_view,
+};
 pub use hpas::{HpaDetails, HpaOps, HpaView, hpa_view};
 pub use objects::{Propagation, modified_message};
 pub use pods::{PodDetails, PodOps, PodView, StatsView, pod_view};
@@ -34,7 +38,7 @@ use crate::reconcile::Clock;
 use crate::runtime::logs::{KEEP_LINES, Logs};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::{ContainerRuntime, RuntimeError};
-use crate::store::{Kind, MetaExt, Op, Source, Store, StoreError};
+use crate::store::{KeySource, Kind, MetaExt, Op, Source, Store, StoreError};
 
 /// Server settings the core needs (docs/decisions.md, "Configuration").
 #[derive(Debug, Clone)]
@@ -49,6 +53,8 @@ pub struct Config {
     pub hpa_sync_period: Duration,
     /// How long `POST /k1s/pod` waits for the container before answering `id: null`.
     pub create_wait: Duration,
+    /// Where the key that encrypts Secrets in the database comes from.
+    pub encryption_key: KeySource,
 }
 
 impl Config {
@@ -60,6 +66,7 @@ impl Config {
             max_replicas: 1000,
             hpa_sync_period: Duration::from_secs(5),
             create_wait: Duration::from_secs(5),
+            encryption_key: KeySource::BesideDatabase,
         }
     }
 }
@@ -112,6 +119,8 @@ impl From<StoreError> for CoreError {
                     "Pod" => "pod",
                     "ReplicaSet" => "replicaset",
                     "HorizontalPodAutoscaler" => "horizontalpodautoscaler",
+                    "ConfigMap" => "configmap",
+                    "Secret" => "secret",
                     other => other,
                 },
                 name,
@@ -237,7 +246,7 @@ impl K1s {
         config: Config,
         runtime: Arc<dyn ContainerRuntime>,
     ) -> Result<Arc<K1s>, InitError> {
-        let store = Store::open(&config.db)?;
+        let store = Store::open_with_key(&config.db, &config.encryption_key)?;
         let clock = Clock::system();
         let metrics = Metrics::new(runtime.clone());
         let events = Events::default();

@@ -34,6 +34,8 @@ fn plural(kind: Kind) -> &'static str {
         Kind::Pod => "pods",
         Kind::ReplicaSet => "replicasets.apps",
         Kind::HorizontalPodAutoscaler => "horizontalpodautoscalers.autoscaling",
+        Kind::ConfigMap => "configmaps",
+        Kind::Secret => "secrets",
     }
 }
 
@@ -88,6 +90,14 @@ impl K1s {
                 let c = self.add_horizontal_pod_autoscaler(value).await?;
                 (c.object.hpa.name, c.warnings)
             }
+            Kind::ConfigMap => {
+                let c = self.add_config_map(value).await?;
+                (c.object.view.name, c.warnings)
+            }
+            Kind::Secret => {
+                let c = self.add_secret(value).await?;
+                (c.object.view.name, c.warnings)
+            }
         };
         let object = self
             .store
@@ -131,6 +141,14 @@ impl K1s {
             Kind::HorizontalPodAutoscaler => {
                 let a = model::hpa::admit_hpa(value, self.config.max_replicas)?;
                 (Body::HorizontalPodAutoscaler(a.object), a.warnings)
+            }
+            Kind::ConfigMap => {
+                let a = model::configmap::admit_config_map(value)?;
+                (Body::ConfigMap(a.object), a.warnings)
+            }
+            Kind::Secret => {
+                let a = model::configmap::admit_secret(value)?;
+                (Body::Secret(a.object), a.warnings)
             }
         })
     }
@@ -250,6 +268,27 @@ impl K1s {
                 cur.spec = new.spec;
                 changed
             }
+            (Body::ConfigMap(cur), Body::ConfigMap(new)) => {
+                if let Err(inv) = model::configmap::validate_config_map_update(cur, &new) {
+                    errs.extend(inv.causes);
+                }
+                cur.metadata.labels = new.metadata.labels;
+                cur.metadata.annotations = new.metadata.annotations;
+                cur.data = new.data;
+                cur.binary_data = new.binary_data;
+                cur.immutable = new.immutable;
+                false
+            }
+            (Body::Secret(cur), Body::Secret(new)) => {
+                if let Err(inv) = model::configmap::validate_secret_update(cur, &new) {
+                    errs.extend(inv.causes);
+                }
+                cur.metadata.labels = new.metadata.labels;
+                cur.metadata.annotations = new.metadata.annotations;
+                cur.data = new.data;
+                cur.immutable = new.immutable;
+                false
+            }
             _ => false,
         };
         if let Some(inv) = Invalid::from_causes(errs) {
@@ -290,6 +329,8 @@ impl K1s {
                     c.enqueue(&name);
                 }
             }
+            // The node agent hears of these through the store's change stream.
+            Kind::ConfigMap | Kind::Secret => {}
         }
         Ok(written
             .into_iter()
@@ -360,6 +401,14 @@ impl K1s {
             }
             Kind::HorizontalPodAutoscaler => {
                 self.remove_horizontal_pod_autoscaler(name).await?;
+                Ok(current)
+            }
+            Kind::ConfigMap => {
+                self.remove_config_map(name).await?;
+                Ok(current)
+            }
+            Kind::Secret => {
+                self.remove_secret(name).await?;
                 Ok(current)
             }
         }

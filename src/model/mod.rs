@@ -8,6 +8,7 @@
 //! which Kubernetes refuses; and `k8s-openapi` drops unknown fields silently, which
 //! [`decode_strict`] turns into errors.
 
+pub mod configmap;
 mod error;
 pub mod hpa;
 pub mod labels;
@@ -18,6 +19,7 @@ pub mod pod;
 pub mod quantity;
 pub mod replicaset;
 pub mod status;
+pub mod volumes;
 
 pub use error::*;
 
@@ -76,13 +78,16 @@ pub fn is_yaml_content_type(content_type: &str) -> bool {
     )
 }
 
-/// YAML options: one-line error messages (no source snippet), and serde-saphyr's safe
+/// YAML options: one-line error messages (no source snippet), legacy octal numbers
+/// (`0644`, as kubectl reads them), and serde-saphyr's safe
 /// defaults (budgets, duplicate keys refused) with alias replay cut to 100 000 events
 /// (a manifest needs few; the default million costs seconds of CPU per hostile body).
 fn yaml_options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.with_snippet = false;
     o.alias_limits.max_total_replayed_events = 100_000;
+    // As kubectl reads YAML (1.1): `defaultMode: 0644` is octal, 420.
+    o.legacy_octal_numbers = true;
     o
 }
 

@@ -114,6 +114,7 @@ pub fn admit_pod(
 /// in Go.
 pub fn apply_pod_spec_defaults(spec: &mut PodSpec) {
     default_str(&mut spec.restart_policy, "Always");
+    super::volumes::apply_volume_defaults(spec);
     if spec.termination_grace_period_seconds.is_none() {
         spec.termination_grace_period_seconds = Some(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
     }
@@ -179,12 +180,14 @@ pub fn validate_pod_spec(
         errs.push(FieldError::required(&cpath));
     }
     let mut container_names = HashSet::new();
+    let volumes = super::volumes::volume_names(spec);
     for (i, c) in spec.containers.iter().enumerate() {
         let ctx = ContainerCtx {
             path: index(&cpath, i),
             host,
             opts,
             host_network,
+            volumes: &volumes,
         };
         validate_container(c, &ctx, &mut container_names, errs, warnings);
     }
@@ -225,14 +228,7 @@ fn refuse_unsupported(
             "ephemeralContainers",
         )));
     }
-    for (i, v) in spec.volumes.iter().flatten().enumerate() {
-        let vp = index(&child(path, "volumes"), i);
-        if v.host_path.is_some() && !opts.allow_host_power {
-            errs.push(FieldError::host_power(child(&vp, "hostPath")));
-        } else {
-            errs.push(FieldError::unsupported_by_k1s(vp));
-        }
-    }
+    super::volumes::validate_volumes(spec, path, opts, errs);
     if spec.host_aliases.as_ref().is_some_and(|v| !v.is_empty()) {
         errs.push(FieldError::unsupported_by_k1s(child(path, "hostAliases")));
     }
@@ -518,6 +514,7 @@ struct ContainerCtx<'a> {
     host: &'a HostLimits,
     opts: &'a AdmissionOptions,
     host_network: bool,
+    volumes: &'a HashSet<String>,
 }
 
 fn validate_container(
@@ -591,17 +588,13 @@ fn validate_container(
     for (j, e) in c.env.iter().flatten().enumerate() {
         validate_env(e, &index(&ep, j), errs);
     }
-    if c.env_from.as_ref().is_some_and(|v| !v.is_empty()) {
-        errs.push(FieldError::unsupported_by_k1s(child(cp, "envFrom")));
-    }
+    super::volumes::validate_env_from(c, cp, errs);
 
     if let Some(r) = c.resources.as_ref() {
         validate_resources(r, &child(cp, "resources"), ctx.host, errs, warnings);
     }
 
-    if c.volume_mounts.as_ref().is_some_and(|v| !v.is_empty()) {
-        errs.push(FieldError::unsupported_by_k1s(child(cp, "volumeMounts")));
-    }
+    super::volumes::validate_mounts(c, cp, ctx.volumes, errs);
     if c.volume_devices.as_ref().is_some_and(|v| !v.is_empty()) {
         errs.push(FieldError::unsupported_by_k1s(child(cp, "volumeDevices")));
     }
@@ -846,10 +839,17 @@ fn validate_env(e: &EnvVar, ep: &str, errs: &mut Vec<FieldError>) {
             return;
         }
     }
-    for (name, set) in &sources[1..] {
-        if *set {
-            errs.push(FieldError::unsupported_by_k1s(child(&vp, name)));
-        }
+    if vf.resource_field_ref.is_some() {
+        errs.push(FieldError::unsupported_by_k1s(child(
+            &vp,
+            "resourceFieldRef",
+        )));
+    }
+    if let Some(r) = vf.config_map_key_ref.as_ref() {
+        super::volumes::validate_key_ref(&r.name, &r.key, &child(&vp, "configMapKeyRef"), errs);
+    }
+    if let Some(r) = vf.secret_key_ref.as_ref() {
+        super::volumes::validate_key_ref(&r.name, &r.key, &child(&vp, "secretKeyRef"), errs);
     }
     if let Some(fr) = vf.field_ref.as_ref() {
         let fp = child(&vp, "fieldRef");
@@ -1747,7 +1747,7 @@ spec:
         let e = admit_pod(v, &HOST, &POWER).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "spec.volumes[0]: Forbidden: not supported by K1s"
+            "spec.volumes[0].hostPath: Forbidden: not supported by K1s"
         );
         // Harmless settings pass quietly.
         let y = pod_with(
@@ -1769,15 +1769,114 @@ spec:
     }
 
     #[test]
+    fn config_volumes_mounts_and_env_from_config() {
+        let ok = pod_with(
+            "    env:\n    - name: A\n      valueFrom:\n        configMapKeyRef: {name: cm, key: a.txt, optional: true}\n    - name: B\n      valueFrom:\n        secretKeyRef: {name: s, key: p}\n    envFrom:\n    - configMapRef: {name: cm}\n      prefix: CM_\n    - secretRef: {name: s, optional: true}\n    volumeMounts:\n    - {name: conf, mountPath: /etc/conf}\n    - {name: sec, mountPath: /etc/sec, readOnly: true}\n    - {name: one, mountPath: /etc/one.txt, subPath: a.txt}\n    - {name: scratch, mountPath: /scratch}\n    - {name: mem, mountPath: /mem}\n",
+            "  volumes:\n  - name: conf\n    configMap: {name: cm, items: [{key: a.txt, path: sub/a.txt, mode: 384}]}\n  - name: sec\n    secret: {secretName: s, defaultMode: 0400}\n  - name: one\n    configMap: {name: cm}\n  - name: scratch\n    emptyDir: {}\n  - name: mem\n    emptyDir: {medium: Memory}\n",
+        );
+        let a = admit_yaml(&ok).unwrap();
+        let vols = a.object.spec.unwrap().volumes.unwrap();
+        assert_eq!(
+            vols[0].config_map.as_ref().unwrap().default_mode,
+            Some(0o644)
+        );
+        assert_eq!(vols[1].secret.as_ref().unwrap().default_mode, Some(0o400));
+        assert_eq!(
+            vols[0].config_map.as_ref().unwrap().items.as_ref().unwrap()[0].mode,
+            Some(0o600)
+        );
+        let table: &[(&str, &str, &str)] = &[
+            (
+                "",
+                "  volumes:\n  - name: v\n    emptyDir: {}\n  - name: v\n    emptyDir: {}\n",
+                "spec.volumes[1].name: Duplicate value: \"v\"",
+            ),
+            (
+                "",
+                "  volumes:\n  - name: v\n    emptyDir: {}\n    configMap: {name: c}\n",
+                "spec.volumes[0].emptyDir: Forbidden: may not specify more than 1 volume type",
+            ),
+            (
+                "",
+                "  volumes:\n  - name: v\n",
+                "spec.volumes[0]: Required value: must specify a volume type",
+            ),
+            (
+                "",
+                "  volumes:\n  - name: v\n    secret: {}\n",
+                "spec.volumes[0].secret.secretName: Required value",
+            ),
+            (
+                "",
+                "  volumes:\n  - name: v\n    configMap: {name: c, items: [{key: k, path: ../x}]}\n",
+                "spec.volumes[0].configMap.items[0].path: Invalid value: \"../x\": must not contain '..'",
+            ),
+            (
+                "",
+                "  volumes:\n  - name: v\n    configMap: {name: c, defaultMode: 4096}\n",
+                "spec.volumes[0].configMap.defaultMode: Invalid value: 4096: must be a number between 0 and 0777 (octal), both inclusive",
+            ),
+            (
+                "",
+                "  volumes:\n  - name: v\n    emptyDir: {medium: HugePages}\n",
+                "spec.volumes[0].emptyDir.medium: Unsupported value: \"HugePages\"",
+            ),
+            (
+                "    volumeMounts:\n    - {name: nope, mountPath: /x}\n",
+                "",
+                "spec.containers[0].volumeMounts[0].name: Not found: \"nope\"",
+            ),
+            (
+                "    volumeMounts:\n    - {name: v, mountPath: rel}\n",
+                "  volumes:\n  - name: v\n    emptyDir: {}\n",
+                "spec.containers[0].volumeMounts[0].mountPath: Invalid value: \"rel\": must be an absolute path",
+            ),
+            (
+                "    volumeMounts:\n    - {name: v, mountPath: /a}\n    - {name: v, mountPath: /a}\n",
+                "  volumes:\n  - name: v\n    emptyDir: {}\n",
+                "spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/a\": must be unique",
+            ),
+            (
+                "    volumeMounts:\n    - {name: v, mountPath: /a, subPath: /abs}\n",
+                "  volumes:\n  - name: v\n    emptyDir: {}\n",
+                "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"/abs\": must be a relative path",
+            ),
+            (
+                "    envFrom:\n    - prefix: X\n",
+                "",
+                "spec.containers[0].envFrom[0]: Invalid value: \"\": must specify one of: `configMapRef` or `secretRef`",
+            ),
+            (
+                "    envFrom:\n    - configMapRef: {name: c}\n      prefix: a=b\n",
+                "",
+                "spec.containers[0].envFrom[0].prefix: Invalid value: \"a=b\"",
+            ),
+            (
+                "    env:\n    - name: A\n      valueFrom:\n        secretKeyRef: {name: s, key: 'bad key'}\n",
+                "",
+                "spec.containers[0].env[0].valueFrom.secretKeyRef.key: Invalid value: \"bad key\"",
+            ),
+            (
+                "    env:\n    - name: A\n      valueFrom:\n        configMapKeyRef: {key: k}\n",
+                "",
+                "spec.containers[0].env[0].valueFrom.configMapKeyRef.name: Required value",
+            ),
+        ];
+        for (c, sp, want) in table {
+            let e = errors(&pod_with(c, sp));
+            assert!(e[0].starts_with(want), "{want}: {e:?}");
+        }
+    }
+
+    #[test]
     fn unsupported_features() {
         let cases = [
             (
-                pod_with("", "  volumes:\n  - name: v\n    emptyDir: {}\n"),
-                "spec.volumes[0]",
-            ),
-            (
-                pod_with("    volumeMounts:\n    - {name: v, mountPath: /data}\n", ""),
-                "spec.containers[0].volumeMounts",
+                pod_with(
+                    "",
+                    "  volumes:\n  - name: v\n    nfs: {server: x, path: /}\n",
+                ),
+                "spec.volumes[0].nfs",
             ),
             (
                 pod_with(
@@ -1791,29 +1890,11 @@ spec:
                 "spec.initContainers",
             ),
             (
-                pod_with("    envFrom:\n    - configMapRef: {name: cm}\n", ""),
-                "spec.containers[0].envFrom",
-            ),
-            (
                 pod_with(
                     "    lifecycle:\n      preStop:\n        exec: {command: [sh]}\n",
                     "",
                 ),
                 "spec.containers[0].lifecycle",
-            ),
-            (
-                pod_with(
-                    "    env:\n    - name: A\n      valueFrom:\n        secretKeyRef: {name: s, key: k}\n",
-                    "",
-                ),
-                "spec.containers[0].env[0].valueFrom.secretKeyRef",
-            ),
-            (
-                pod_with(
-                    "    env:\n    - name: A\n      valueFrom:\n        configMapKeyRef: {name: s, key: k}\n",
-                    "",
-                ),
-                "spec.containers[0].env[0].valueFrom.configMapKeyRef",
             ),
             (
                 pod_with(

@@ -8,9 +8,11 @@
 //! changes, with a periodic relist as the safety net. It only touches containers that
 //! carry this instance's id.
 
+pub mod config;
 pub mod lifecycle;
 pub mod spec;
 pub mod status;
+pub mod volumes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{ContainerState as K8sState, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{ConfigMap, ContainerState as K8sState, Pod, PodStatus, Secret};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 
@@ -86,6 +88,18 @@ pub struct Kubelet {
     creating: Gates,
     start_slots: Arc<Semaphore>,
     engine_up: AtomicBool,
+    // Where the pods' volumes live on the host.
+    dirs: volumes::Dirs,
+}
+
+/// The store as the source of a pod's ConfigMaps and Secrets.
+impl config::Sources for Store {
+    fn config_map(&self, name: &str) -> Option<ConfigMap> {
+        self.get::<ConfigMap>(name)
+    }
+    fn secret(&self, name: &str) -> Option<Secret> {
+        self.get::<Secret>(name)
+    }
 }
 
 /// Handle to the running agent; cheap to clone.
@@ -121,6 +135,7 @@ impl NodeAgent {
         clock: Clock,
     ) -> NodeAgent {
         let watch = store.watch();
+        let dirs = volumes::Dirs::new(store.path(), store.instance_id());
         let ctl = Controller::new_with(|queue| Kubelet {
             store,
             runtime,
@@ -135,16 +150,27 @@ impl NodeAgent {
             creating: Arc::default(),
             start_slots: Arc::new(Semaphore::new(START_SLOTS)),
             engine_up: AtomicBool::new(false),
+            dirs,
         });
         ctl.run_workers(WORKERS);
         let c = ctl.clone();
         ctl.spawn_source(async move { c.reconciler().event_loop().await });
         ctl.watch_store(
             watch,
-            |_, ch| match &ch.object {
+            |k, ch| match &ch.object {
                 // The agent's own status writes need no reaction.
                 b if b.kind() == Kind::Pod && ch.source != Source::Node => {
                     vec![b.name().to_string()]
+                }
+                // A ConfigMap or Secret: the pods that use it (waiting for it, or
+                // with its files mounted).
+                b if matches!(b.kind(), Kind::ConfigMap | Kind::Secret) => {
+                    let secret = b.kind() == Kind::Secret;
+                    k.store.scan(|p: &Pod| {
+                        let (cms, secrets) = config::references(p);
+                        let uses = if secret { secrets } else { cms };
+                        uses.contains(b.name()).then(|| p.name().to_string())
+                    })
                 }
                 _ => Vec::new(),
             },
@@ -313,6 +339,13 @@ impl Kubelet {
 
     /// Enqueues every pod, and every container of ours whose pod is gone.
     async fn resync(&self) {
+        // Volume directories of pods that are gone (a deletion cut short, a crash).
+        let live: HashSet<String> = self
+            .store
+            .scan(|p: &Pod| Some(p.uid().to_string()))
+            .into_iter()
+            .collect();
+        self.dirs.sweep(&live);
         let mut names: HashSet<String> = self.store.names(Kind::Pod).into_iter().collect();
         let instance = self.store.instance_id().to_string();
         if let Ok(cs) = self
@@ -431,6 +464,7 @@ impl Kubelet {
                 if let Some(c) = &container {
                     if c.state.is_running() {
                         self.watch_container(c);
+                        self.refresh_volumes(pod);
                     }
                     self.write_observed(pod, c, None, 0, None).await?;
                 }
@@ -629,7 +663,14 @@ impl Kubelet {
                 format!("Successfully pulled image \"{image}\""),
             );
         }
-        let Some(cspec) = spec::container_spec(pod, self.store.instance_id(), None) else {
+        // What the pod takes from ConfigMaps and Secrets, and its volumes' files.
+        let (config_env, mounts) = match self.prepare_config(pod) {
+            Ok(c) => c,
+            Err(msg) => return self.config_error(pod, msg).await,
+        };
+        let Some(cspec) =
+            spec::container_spec_with(pod, self.store.instance_id(), None, &config_env, mounts)
+        else {
             return Ok(None);
         };
         // A pod being deleted never gets a new container. Its deletion mark may have
@@ -658,6 +699,7 @@ impl Kubelet {
                     .delete::<Pod>(name, Some(pod.uid()), Source::Node)
                     .await
                     .map_err(store_error)?;
+                self.dirs.remove_pod(pod.uid());
                 self.events.forget(Kind::Pod, name);
                 self.notify(
                     name,
@@ -766,6 +808,64 @@ impl Kubelet {
                 Ok(Some(self.retry_later(name, pod.uid())))
             }
         }
+    }
+
+    /// The pod's environment from ConfigMaps and Secrets, and its volumes written to
+    /// the host with their bind mounts; an error names what is missing.
+    fn prepare_config(
+        &self,
+        pod: &Pod,
+    ) -> Result<(config::ConfigEnv, Vec<crate::runtime::MountSpec>), String> {
+        let env = config::resolve_env(pod, &self.store)?;
+        let vols = config::resolve_volumes(pod, &self.store)?;
+        let mounts = self.dirs.write(pod, &vols)?;
+        Ok((env, mounts))
+    }
+
+    /// A running pod's ConfigMap and Secret files brought up to date (environment
+    /// variables keep their start values, as in Kubernetes). A source gone missing
+    /// leaves the files as they were.
+    fn refresh_volumes(&self, pod: &Pod) {
+        let projected = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .any(|v| v.config_map.is_some() || v.secret.is_some());
+        if !projected {
+            return;
+        }
+        let written = config::resolve_volumes(pod, &self.store)
+            .and_then(|vols| self.dirs.write_volumes(pod, &vols));
+        if let Err(msg) = written {
+            self.events.warning(
+                Kind::Pod,
+                pod.name(),
+                "FailedMount",
+                format!("Unable to update volumes: {msg}"),
+            );
+        }
+    }
+
+    /// A ConfigMap, Secret or key the pod needs is missing: the pod waits in
+    /// `CreateContainerConfigError` (no backoff: the object's creation wakes it at
+    /// once through the change stream; a look every 10 s all the same).
+    async fn config_error(
+        &self,
+        pod: &Pod,
+        message: String,
+    ) -> Result<Option<Duration>, RuntimeError> {
+        self.events
+            .warning(Kind::Pod, pod.name(), "Failed", format!("Error: {message}"));
+        self.write_status(pod, move |st| {
+            if status::phase(st) != "Running" {
+                status::set_phase(st, "Pending");
+            }
+            let state = lifecycle::waiting_state("CreateContainerConfigError", Some(&message));
+            status::set_container_status(st, None, state, None, 0, false);
+        })
+        .await?;
+        self.notify(pod.name(), Outcome::Pending);
+        Ok(Some(Duration::from_secs(10)))
     }
 
     /// No container could be made: say why (event, Waiting reason), let a waiting POST
@@ -910,6 +1010,7 @@ impl Kubelet {
         let queue = self.queue.clone();
         let memos = self.memos.clone();
         let deleting = self.deleting.clone();
+        let dirs = self.dirs.clone();
         let recorded = pod.container_id().map(str::to_string);
         let (name, uid) = (pod.name().to_string(), pod.uid().to_string());
         tokio::spawn(async move {
@@ -944,6 +1045,8 @@ impl Kubelet {
                 metrics.forget(&id);
                 logs.forget(&id);
             }
+            // Nothing K1s wrote for the pod stays on the host.
+            dirs.remove_pod(&uid);
             let _ = store.delete::<Pod>(&name, Some(&uid), Source::Node).await;
             events.forget(Kind::Pod, &name);
             lock(&memos).remove(&name);

@@ -5,16 +5,33 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
+use super::config::ConfigEnv;
 use crate::model::quantity::{cpu_millis, memory_bytes};
-use crate::runtime::{ContainerSpec, LABEL_INSTANCE, LABEL_MARKER, LABEL_POD, LABEL_UID, PortSpec};
+use crate::runtime::{
+    ContainerSpec, LABEL_INSTANCE, LABEL_MARKER, LABEL_POD, LABEL_UID, MountSpec, PortSpec,
+};
 
 /// The first container of the pod: the one K1s runs (docs/decisions.md, "One container per pod").
 pub fn first_container(pod: &Pod) -> Option<&Container> {
     pod.spec.as_ref().and_then(|s| s.containers.first())
 }
 
-/// Builds the container for `pod`, marked as this instance's.
+/// Builds the container for `pod`, marked as this instance's (without anything from
+/// ConfigMaps, Secrets or volumes: see [`container_spec_with`]).
 pub fn container_spec(pod: &Pod, instance: &str, pod_ip: Option<&str>) -> Option<ContainerSpec> {
+    container_spec_with(pod, instance, pod_ip, &ConfigEnv::default(), Vec::new())
+}
+
+/// Builds the container for `pod` with the environment its ConfigMaps and Secrets
+/// give (`envFrom` first, then `env`, a later name replacing an earlier one) and the
+/// bind mounts of its volumes.
+pub fn container_spec_with(
+    pod: &Pod,
+    instance: &str,
+    pod_ip: Option<&str>,
+    config_env: &ConfigEnv,
+    mounts: Vec<MountSpec>,
+) -> Option<ContainerSpec> {
     let meta = &pod.metadata;
     let name = meta.name.clone()?;
     let uid = meta.uid.clone().unwrap_or_default();
@@ -25,23 +42,23 @@ pub fn container_spec(pod: &Pod, instance: &str, pod_ip: Option<&str>) -> Option
     labels.insert(LABEL_POD.into(), name.clone());
     labels.insert(LABEL_UID.into(), uid);
 
-    let env = c
-        .env
-        .iter()
-        .flatten()
-        .map(|e| {
-            let value = match (&e.value, &e.value_from) {
-                (Some(v), _) => v.clone(),
-                (None, Some(from)) => from
-                    .field_ref
-                    .as_ref()
-                    .map(|f| field_value(pod, &f.field_path, pod_ip))
-                    .unwrap_or_default(),
-                (None, None) => String::new(),
-            };
-            format!("{}={}", e.name, expand(&value, c))
-        })
-        .collect();
+    let mut pairs: Vec<(String, String)> = config_env.from.clone();
+    for (i, e) in c.env.iter().flatten().enumerate() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => Some(expand(v, c)),
+            (None, Some(from)) => match from.field_ref.as_ref() {
+                Some(f) => Some(field_value(pod, &f.field_path, pod_ip)),
+                // A key ref: its value, or nothing for an optional one that is missing.
+                None => config_env.refs.get(&i).cloned().flatten(),
+            },
+            (None, None) => Some(String::new()),
+        };
+        if let Some(v) = value {
+            pairs.retain(|(n, _)| *n != e.name);
+            pairs.push((e.name.clone(), v));
+        }
+    }
+    let env = pairs.into_iter().map(|(n, v)| format!("{n}={v}")).collect();
 
     let ports = c
         .ports
@@ -114,6 +131,7 @@ pub fn container_spec(pod: &Pod, instance: &str, pod_ip: Option<&str>) -> Option
             .as_ref()
             .and_then(|s| s.hostname.clone())
             .or(Some(name)),
+        mounts,
     })
 }
 
@@ -223,6 +241,28 @@ mod tests {
         assert_eq!(s.cpu_shares, Some(256));
         assert_eq!(s.memory, Some(64 << 20));
         assert_eq!(s.memory_reservation, Some(32 << 20));
+    }
+
+    #[test]
+    fn config_env_comes_first_env_wins_and_mounts_pass_through() {
+        let p = pod(
+            r#"{"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i",
+            "env": [{"name": "A", "value": "literal"},
+                    {"name": "K", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}},
+                    {"name": "O", "valueFrom": {"secretKeyRef": {"name": "s", "key": "o", "optional": true}}}]}]}}"#,
+        );
+        let env = ConfigEnv {
+            from: vec![("A".into(), "from-cm".into()), ("B".into(), "b".into())],
+            refs: [(1, Some("kv".to_string())), (2, None)].into(),
+        };
+        let m = MountSpec {
+            source: "/src".into(),
+            target: "/dst".into(),
+            read_only: true,
+        };
+        let s = container_spec_with(&p, "i", None, &env, vec![m.clone()]).unwrap();
+        assert_eq!(s.env, vec!["B=b", "A=literal", "K=kv"]);
+        assert_eq!(s.mounts, vec![m]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions,
     ListContainersOptions, LogsOptions, RemoveContainerOptions, StartContainerOptions,
@@ -174,6 +174,18 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
         privileged: spec.privileged.then_some(true),
+        mounts: (!spec.mounts.is_empty()).then(|| {
+            spec.mounts
+                .iter()
+                .map(|m| Mount {
+                    target: Some(m.target.clone()),
+                    source: Some(m.source.clone()),
+                    typ: Some(MountType::BIND),
+                    read_only: Some(m.read_only),
+                    ..Default::default()
+                })
+                .collect()
+        }),
         // No restart policy and no AutoRemove: restarts are K1s's job (count, backoff),
         // and an exited container must stay for its logs and exit code.
         ..Default::default()

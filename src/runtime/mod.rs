@@ -59,6 +59,17 @@ pub struct PortSpec {
     pub host_ip: Option<String>,
 }
 
+/// A host directory or file bound into the container (a pod's volume).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountSpec {
+    /// The host path (K1s's own directory for the pod's volume).
+    pub source: String,
+    /// The path inside the container.
+    pub target: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
 /// Everything needed to create one container.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerSpec {
@@ -102,6 +113,8 @@ pub struct ContainerSpec {
     pub privileged: bool,
     /// Hostname inside the container.
     pub hostname: Option<String>,
+    /// Bind mounts (the pod's volumes).
+    pub mounts: Vec<MountSpec>,
 }
 
 /// A container's state as the engine reports it.

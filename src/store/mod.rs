@@ -6,8 +6,10 @@
 //! Reads never touch SQLite: they are served from the mirror, which is why a GET never
 //! waits behind a write's fsync.
 
+mod crypt;
 mod object;
 
+pub use crypt::{KeySource, key_path_for};
 pub use object::{Body, Kind, MetaExt, Stored};
 
 use std::collections::BTreeMap;
@@ -184,6 +186,11 @@ pub enum StoreError {
     /// A stored body is not valid JSON (the file was edited by hand).
     #[error("corrupt object in database: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// An encrypted Secret cannot be read with this key.
+    #[error(
+        "cannot decrypt a Secret in the database: is this the encryption key file it was written with?"
+    )]
+    Decrypt,
     /// A blocking task was cancelled (the server is shutting down).
     #[error("store task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -225,6 +232,8 @@ struct Inner {
     changes: broadcast::Sender<Change>,
     instance_id: String,
     path: PathBuf,
+    // Seals the SQLite column of Secrets (crypt.rs).
+    cipher: crypt::Cipher,
     // Held for the life of the store: a second server on the same file fails to take it.
     _lock: File,
 }
@@ -239,6 +248,12 @@ impl Store {
     /// Opens (creating if missing) the database at `path`, migrates it, takes its lock and
     /// loads every object into memory.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_key(path, &KeySource::BesideDatabase)
+    }
+
+    /// [`Store::open`] with the encryption key from `key` (Secrets are encrypted in
+    /// the file; `<db>.key` is created on first start when `key` is the default).
+    pub fn open_with_key(path: &Path, key: &KeySource) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
                 path: dir.to_path_buf(),
@@ -260,12 +275,16 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
+        let cipher = crypt::Cipher::load(path, key)?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Freed pages are zeroed: an overwritten Secret row leaves nothing behind.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         // FULL: a commit is on disk before we acknowledge it. NORMAL could lose the last
         // transactions on power loss, which would break "nothing acknowledged is lost".
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut conn)?;
+        seal_plain_secrets(&mut conn, &cipher)?;
         let instance_id = {
             let existing: Option<String> = conn
                 .query_row(
@@ -312,7 +331,7 @@ impl Store {
                 };
                 let rv = rv.max(0) as u64;
                 max_rv = max_rv.max(rv);
-                let mut body = Body::from_json(kind, &text)?;
+                let mut body = Body::from_json(kind, &cipher.open(&text)?)?;
                 body.meta_mut().resource_version = Some(rv.to_string());
                 objects.insert((kind, name), body);
             }
@@ -328,6 +347,7 @@ impl Store {
                 changes,
                 instance_id,
                 path: path.to_path_buf(),
+                cipher,
                 _lock: lock,
             }),
         })
@@ -424,7 +444,7 @@ impl Store {
             else {
                 continue;
             };
-            let mut body = Body::from_json(kind, &text)?;
+            let mut body = Body::from_json(kind, &self.inner.cipher.open(&text)?)?;
             body.meta_mut().resource_version = Some(rv.max(0).to_string());
             changes.push((change, body));
         }
@@ -611,7 +631,7 @@ impl Store {
         let tx = conn.transaction()?;
         for (change, obj) in &changes {
             // The SQLite column is one of the two places JSON is allowed (the other: HTTP).
-            let text = obj.to_json()?;
+            let text = self.column(obj)?;
             let (k, name, uid, rv) = (
                 obj.kind().as_str(),
                 obj.name(),
@@ -686,6 +706,16 @@ impl Store {
         }
     }
 
+    /// The SQLite column of an object: its JSON, sealed for a Secret.
+    fn column(&self, obj: &Body) -> Result<String, StoreError> {
+        let text = obj.to_json()?;
+        Ok(if obj.kind() == Kind::Secret {
+            self.inner.cipher.seal(&text)
+        } else {
+            text
+        })
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Mirror> {
         self.inner.mirror.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -699,6 +729,36 @@ fn lock_path_for(db: &Path) -> PathBuf {
     let mut s = db.as_os_str().to_os_string();
     s.push(".lock");
     PathBuf::from(s)
+}
+
+/// Seals the Secret rows a K1s from before encryption wrote in plain JSON (objects
+/// and change log), in one transaction.
+fn seal_plain_secrets(conn: &mut Connection, cipher: &crypt::Cipher) -> Result<(), StoreError> {
+    let like = format!("{}%", crypt::PREFIX);
+    let tx = conn.transaction()?;
+    let mut sealed = 0;
+    for (table, key) in [("objects", "name"), ("changes", "resource_version")] {
+        let rows: Vec<(rusqlite::types::Value, String)> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {key}, body FROM {table} WHERE kind = 'Secret' AND body NOT LIKE ?1"
+            ))?;
+            stmt.query_map(params![like], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (k, body) in rows {
+            tx.execute(
+                &format!("UPDATE {table} SET body = ?1 WHERE kind = 'Secret' AND {key} = ?2"),
+                params![cipher.seal(&body), k],
+            )?;
+            sealed += 1;
+        }
+    }
+    tx.commit()?;
+    if sealed > 0 {
+        // The plain pages leave the write-ahead log too.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -810,6 +870,52 @@ mod tests {
         assert_eq!(store.resource_version(), 4);
         assert_eq!(store.list::<Pod>().len(), 1);
         assert!(store.list::<ReplicaSet>().is_empty());
+    }
+
+    #[tokio::test]
+    async fn secrets_are_sealed_in_the_file_and_old_plain_rows_still_read() {
+        use k8s_openapi::ByteString;
+        use k8s_openapi::api::core::v1::Secret;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k1s.db");
+        let secret = |name: &str, uid: &str| Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(uid.into()),
+                ..Default::default()
+            },
+            data: Some([("p".to_string(), ByteString(b"sup3r-s3cret-value".to_vec()))].into()),
+            ..Default::default()
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            store.create(secret("a", "u1"), Source::Api).await.unwrap();
+            // A row as a K1s from before encryption wrote it.
+            let plain = Body::Secret(secret("old", "u2")).to_json().unwrap();
+            store
+                .conn()
+                .execute(
+                    "INSERT INTO objects (kind, name, uid, resource_version, body) VALUES ('Secret', 'old', 'u2', 9, ?1)",
+                    params![plain],
+                )
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        for name in ["a", "old"] {
+            let s = store.get::<Secret>(name).unwrap();
+            assert_eq!(s.data.unwrap()["p"].0, b"sup3r-s3cret-value");
+        }
+        drop(store);
+        // Neither the value nor its base64 is anywhere in the database's files.
+        let b64 = "c3VwM3Itc2VjcmV0LXZhbHVl";
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("sup3r-s3cret-value") && !text.contains(b64));
+        }
+        // Another key cannot read them.
+        std::fs::write(crypt::key_path_for(&path), [9u8; 32]).unwrap();
+        assert!(matches!(Store::open(&path), Err(StoreError::Decrypt)));
     }
 
     #[tokio::test]

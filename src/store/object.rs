@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,11 +20,21 @@ pub enum Kind {
     ReplicaSet,
     /// `autoscaling` HorizontalPodAutoscaler (stored in its v2 form).
     HorizontalPodAutoscaler,
+    /// `v1` ConfigMap.
+    ConfigMap,
+    /// `v1` Secret (encrypted in its SQLite column: see `store::crypt`).
+    Secret,
 }
 
 impl Kind {
     /// Every kind, in the order the store loads them.
-    pub const ALL: &'static [Kind] = &[Kind::Pod, Kind::ReplicaSet, Kind::HorizontalPodAutoscaler];
+    pub const ALL: &'static [Kind] = &[
+        Kind::Pod,
+        Kind::ReplicaSet,
+        Kind::HorizontalPodAutoscaler,
+        Kind::ConfigMap,
+        Kind::Secret,
+    ];
 
     /// The Kubernetes kind name, also the value of the `kind` column.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +42,8 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::ReplicaSet => "ReplicaSet",
             Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
         }
     }
 
@@ -50,6 +62,10 @@ pub enum Body {
     ReplicaSet(ReplicaSet),
     /// An HPA, in its `autoscaling/v2` form.
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
+    /// A ConfigMap.
+    ConfigMap(ConfigMap),
+    /// A Secret (`stringData` already merged into `data`).
+    Secret(Secret),
 }
 
 /// A Kubernetes type the store keeps: each variant of [`Body`] has one.
@@ -99,6 +115,8 @@ macro_rules! stored {
 stored!(Pod, Pod);
 stored!(ReplicaSet, ReplicaSet);
 stored!(HorizontalPodAutoscaler, HorizontalPodAutoscaler);
+stored!(ConfigMap, ConfigMap);
+stored!(Secret, Secret);
 
 impl Body {
     /// Its kind.
@@ -107,6 +125,8 @@ impl Body {
             Body::Pod(_) => Kind::Pod,
             Body::ReplicaSet(_) => Kind::ReplicaSet,
             Body::HorizontalPodAutoscaler(_) => Kind::HorizontalPodAutoscaler,
+            Body::ConfigMap(_) => Kind::ConfigMap,
+            Body::Secret(_) => Kind::Secret,
         }
     }
 
@@ -116,6 +136,8 @@ impl Body {
             Body::Pod(o) => &o.metadata,
             Body::ReplicaSet(o) => &o.metadata,
             Body::HorizontalPodAutoscaler(o) => &o.metadata,
+            Body::ConfigMap(o) => &o.metadata,
+            Body::Secret(o) => &o.metadata,
         }
     }
 
@@ -125,6 +147,8 @@ impl Body {
             Body::Pod(o) => &mut o.metadata,
             Body::ReplicaSet(o) => &mut o.metadata,
             Body::HorizontalPodAutoscaler(o) => &mut o.metadata,
+            Body::ConfigMap(o) => &mut o.metadata,
+            Body::Secret(o) => &mut o.metadata,
         }
     }
 
@@ -139,6 +163,8 @@ impl Body {
             Body::Pod(o) => serde_json::to_string(o),
             Body::ReplicaSet(o) => serde_json::to_string(o),
             Body::HorizontalPodAutoscaler(o) => serde_json::to_string(o),
+            Body::ConfigMap(o) => serde_json::to_string(o),
+            Body::Secret(o) => serde_json::to_string(o),
         }
     }
 
@@ -150,6 +176,8 @@ impl Body {
             Kind::HorizontalPodAutoscaler => {
                 Body::HorizontalPodAutoscaler(serde_json::from_str(text)?)
             }
+            Kind::ConfigMap => Body::ConfigMap(serde_json::from_str(text)?),
+            Kind::Secret => Body::Secret(serde_json::from_str(text)?),
         })
     }
 }

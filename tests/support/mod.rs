@@ -519,6 +519,7 @@ fn server_env(c: &mut Command) {
         "K1S_TOKEN_FILE",
         "K1S_HPA_SYNC_PERIOD",
         "K1S_MAX_REPLICAS",
+        "K1S_ENCRYPTION_KEY_FILE",
         "K1S_URL",
     ] {
         c.env_remove(k);

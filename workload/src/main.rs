@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! k1s-workload serve [--port 80]                 HTTP/1.1: every request gets 200 and a short body
-//!                                                naming the host (GET /env/NAME answers $NAME)
+//!                                                naming the host (GET /env/NAME answers $NAME,
+//!                                                GET /file/PATH the content of /PATH)
 //! k1s-workload burn --millicores N               keep about N/1000 of one CPU busy (100 ms duty cycle,
 //!                                                one thread per started 1000 millicores)
 //! k1s-workload exit --code N [--after-ms M]      print, wait M ms (default 0), exit with code N
@@ -260,12 +261,19 @@ fn handle(stream: TcpStream, host: &str) -> std::io::Result<()> {
             )?;
         }
 
-        let (status, body) = match path.strip_prefix("/env/") {
-            Some(name) => match std::env::var(name) {
+        let (status, body) = if let Some(name) = path.strip_prefix("/env/") {
+            match std::env::var(name) {
                 Ok(v) => ("200 OK", format!("{v}\n")),
                 Err(_) => ("404 Not Found", format!("no variable {name}\n")),
-            },
-            None => ("200 OK", format!("k1s-workload host={host} path={path}\n")),
+            }
+        } else if let Some(file) = path.strip_prefix("/file/") {
+            // The file's content as it is (no newline added).
+            match std::fs::read_to_string(format!("/{file}")) {
+                Ok(v) => ("200 OK", v),
+                Err(e) => ("404 Not Found", format!("cannot read /{file}: {e}\n")),
+            }
+        } else {
+            ("200 OK", format!("k1s-workload host={host} path={path}\n"))
         };
         let connection = if keep_alive { "keep-alive" } else { "close" };
         let head = format!(

@@ -271,6 +271,7 @@ fn api_version(kind: Kind) -> &'static str {
         Kind::Pod => "v1",
         Kind::ReplicaSet => "apps/v1",
         Kind::HorizontalPodAutoscaler => "autoscaling/v2",
+        Kind::ConfigMap | Kind::Secret => "v1",
     }
 }
 
@@ -281,6 +282,7 @@ fn component(kind: Kind, reason: &str) -> &'static str {
         (Kind::Pod, _) => "kubelet",
         (Kind::ReplicaSet, _) => "replicaset-controller",
         (Kind::HorizontalPodAutoscaler, _) => "horizontal-pod-autoscaler",
+        (Kind::ConfigMap | Kind::Secret, _) => "kubelet",
     }
 }
 

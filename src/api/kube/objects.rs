@@ -420,6 +420,8 @@ pub fn to_version(kind: &KindInfo, body: &crate::store::Body, version: &str) -> 
         Body::ReplicaSet(o) => serde_json::to_value(o),
         Body::HorizontalPodAutoscaler(o) if version == "v1" => Ok(hpa_v1(o)),
         Body::HorizontalPodAutoscaler(o) => serde_json::to_value(o),
+        Body::ConfigMap(o) => serde_json::to_value(o),
+        Body::Secret(o) => serde_json::to_value(o),
     }
     .unwrap_or_default();
     v["apiVersion"] = json!(api_version(kind, version));

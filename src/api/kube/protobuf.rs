@@ -39,9 +39,13 @@ pub fn decode(bytes: &[u8]) -> Result<Value, String> {
             _ => {}
         }
     }
-    if (api_version.as_str(), kind.as_str()) != ("autoscaling/v1", "HorizontalPodAutoscaler") {
+    let which = (api_version.as_str(), kind.as_str());
+    if !matches!(
+        which,
+        ("autoscaling/v1", "HorizontalPodAutoscaler") | ("v1", "ConfigMap") | ("v1", "Secret")
+    ) {
         return Err(format!(
-            "protobuf bodies are accepted only for autoscaling/v1 HorizontalPodAutoscaler, not {api_version} {kind}"
+            "protobuf bodies are accepted only for autoscaling/v1 HorizontalPodAutoscaler, v1 ConfigMap and v1 Secret, not {api_version} {kind}"
         ));
     }
     let raw = raw.ok_or("the protobuf body holds no object (runtime.Unknown.raw)")?;
@@ -53,13 +57,64 @@ pub fn decode(bytes: &[u8]) -> Result<Value, String> {
             (1, Wire::Len(b)) => {
                 obj.insert("metadata".into(), object_meta(b)?);
             }
-            (2, Wire::Len(b)) => {
+            (2, Wire::Len(b)) if kind == "HorizontalPodAutoscaler" => {
                 obj.insert("spec".into(), hpa_spec(b)?);
             }
+            (n, w) if kind != "HorizontalPodAutoscaler" => config_field(&kind, &mut obj, n, w)?,
             _ => {} // status: the server's
         }
     }
     Ok(Value::Object(obj))
+}
+
+/// A field of a ConfigMap (2 data, 3 binaryData, 4 immutable) or a Secret (2 data,
+/// 3 type, 4 stringData, 5 immutable); bytes values become base64, as in JSON.
+fn config_field(
+    kind: &str,
+    obj: &mut Map<String, Value>,
+    n: u32,
+    w: Wire<'_>,
+) -> Result<(), String> {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut put = |field: &str, k: String, v: Value| {
+        if let Some(m) = obj
+            .entry(field)
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+        {
+            m.insert(k, v);
+        }
+    };
+    match (kind, n, w) {
+        ("ConfigMap", 2, Wire::Len(e)) | ("Secret", 4, Wire::Len(e)) => {
+            let (k, v) = map_entry(e)?;
+            put(if n == 2 { "data" } else { "stringData" }, k, json!(v));
+        }
+        ("ConfigMap", 3, Wire::Len(e)) | ("Secret", 2, Wire::Len(e)) => {
+            let (mut k, mut v) = (String::new(), Vec::new());
+            for f in fields(e) {
+                match f? {
+                    (1, Wire::Len(b)) => k = text(b)?,
+                    (2, Wire::Len(b)) => v = b.to_vec(),
+                    _ => {}
+                }
+            }
+            put(
+                if n == 3 { "binaryData" } else { "data" },
+                k,
+                json!(b64(&v)),
+            );
+        }
+        ("Secret", 3, Wire::Len(b)) => {
+            obj.insert("type".into(), json!(text(b)?));
+        }
+        ("ConfigMap", 4, Wire::Varint(v)) | ("Secret", 5, Wire::Varint(v)) => {
+            obj.insert("immutable".into(), json!(v != 0));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// ObjectMeta: 1 name, 2 generateName, 3 namespace, 11 labels, 12 annotations.
