@@ -129,7 +129,7 @@ pub struct Change {
     /// Who did it.
     pub source: Source,
     /// The object after the change (for `Deleted`, its last state).
-    pub object: Body,
+    pub object: Arc<Body>,
 }
 
 impl Change {
@@ -701,7 +701,9 @@ impl Store {
             let _ = self.inner.changes.send(Change {
                 change,
                 source,
-                object,
+                // Shared: the channel keeps thousands of changes and every receiver
+                // clones what it takes; a Pod inline would cost kilobytes per slot.
+                object: Arc::new(object),
             });
         }
     }
