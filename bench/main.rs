@@ -15,6 +15,7 @@
 mod images;
 
 mod api;
+mod config;
 mod engine;
 mod extra;
 mod hpa;
@@ -75,6 +76,8 @@ pub struct Args {
     pub kube_pods: usize,
     pub kube_runs: usize,
     pub watch_events: usize,
+    pub config_iterations: usize,
+    pub config_waits: usize,
     pub command: String,
 }
 
@@ -94,6 +97,9 @@ parts (default: pods):
   kube        the Kubernetes API: kubectl get pods (and -o json) with
               --kube-pods pods vs GET /k1s/pod and the Docker API's list;
               a watch's event delay over --watch-events label patches
+  config      a pod with 2 configMap + 1 secret volumes vs a plain pod,
+              create → running; a pod waiting for a missing ConfigMap:
+              the ConfigMap's POST → its container's start
   all         every part
 
 options:
@@ -118,6 +124,8 @@ options:
   --kube-pods N        pods (one ReplicaSet) during the list measures (100)
   --kube-runs N        samples of each list measure (20)
   --watch-events N     measured watch events, after 20 discarded (250)
+  --config-iterations N  config pod pairs after --warmup (15)
+  --config-waits N     samples of the missing-ConfigMap wait (10)
   -h, --help           this message";
 
 fn parse_args() -> Result<Args, String> {
@@ -143,6 +151,8 @@ fn parse_args() -> Result<Args, String> {
         kube_pods: 100,
         kube_runs: 20,
         watch_events: 250,
+        config_iterations: 15,
+        config_waits: 10,
         command: String::new(),
     };
     let mut shown = Vec::new();
@@ -198,6 +208,10 @@ fn parse_args() -> Result<Args, String> {
             "--kube-pods" => a.kube_pods = count(value("--kube-pods")?, "--kube-pods")?,
             "--kube-runs" => a.kube_runs = count(value("--kube-runs")?, "--kube-runs")?,
             "--watch-events" => a.watch_events = count(value("--watch-events")?, "--watch-events")?,
+            "--config-iterations" => {
+                a.config_iterations = count(value("--config-iterations")?, "--config-iterations")?
+            }
+            "--config-waits" => a.config_waits = count(value("--config-waits")?, "--config-waits")?,
             "--concurrency" => {
                 let v = value("--concurrency")?;
                 a.concurrency = v
@@ -216,11 +230,12 @@ fn parse_args() -> Result<Args, String> {
                     "hpa",
                     "metrics",
                     "kube",
+                    "config",
                 ]
                 .iter()
                 .map(|s| s.to_string()),
             ),
-            "lifecycle" | "api" | "heal" | "rss" | "rs" | "hpa" | "metrics" | "kube" => {
+            "lifecycle" | "api" | "heal" | "rss" | "rs" | "hpa" | "metrics" | "kube" | "config" => {
                 a.parts.push(arg)
             }
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
@@ -324,6 +339,10 @@ fn run(args: &Args) -> Result<bool, String> {
                     .map(|w| rep.metrics(args.metrics_pods, &w)),
                 "kube" => kube::run(&ctx, args.kube_pods, args.kube_runs, args.watch_events)
                     .map(|k| rep.kube(args.kube_pods, &k)),
+                "config" => {
+                    config::run(&ctx, args.warmup, args.config_iterations, args.config_waits)
+                        .map(|c| rep.config(args.warmup, args.config_iterations, &c))
+                }
                 _ => Ok(()),
             };
             if let Err(e) = r {
@@ -369,8 +388,9 @@ fn clean_up(ctx: Ctx) {
         ..
     } = ctx;
     let selector = engine.run_label();
-    // The server is this run's alone: every HPA and ReplicaSet in it is ours.
-    for kind in ["hpa", "rs"] {
+    // The server is this run's alone: every HPA, ReplicaSet, ConfigMap and Secret in
+    // it is ours.
+    for kind in ["hpa", "rs", "cm", "secret"] {
         if let Ok(a) = server::get(&http, &server.url(&format!("/k1s/{kind}")))
             && let Some(list) = a.body.as_array()
         {

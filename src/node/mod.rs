@@ -1216,6 +1216,65 @@ mod tests {
             .to_string()
     }
 
+    /// A pod waiting in CreateContainerConfigError for a missing ConfigMap starts as
+    /// soon as the ConfigMap is created: woken by the store's change, with no retry
+    /// backoff (nor the 10 s look) to wait for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pod_waiting_for_its_config_map_starts_at_once_when_it_is_created() {
+        use k8s_openapi::api::core::v1::{ConfigMapKeySelector, EnvVar, EnvVarSource};
+        let (_dir, store, fake, agent) = setup();
+        let mut p = pod("late", "Always");
+        p.spec.as_mut().unwrap().containers[0].env = Some(vec![EnvVar {
+            name: "LATE".into(),
+            value_from: Some(EnvVarSource {
+                config_map_key_ref: Some(ConfigMapKeySelector {
+                    name: "late-cm".into(),
+                    key: "k".into(),
+                    optional: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        let outcome = agent.expect("late");
+        store.create(p, Source::Api).await.unwrap();
+        assert!(matches!(outcome.await.unwrap(), Outcome::Pending));
+        until("CreateContainerConfigError", || {
+            (reason(&store, "late") == "CreateContainerConfigError").then_some(())
+        })
+        .await;
+        assert!(fake.containers().is_empty());
+        // Several looks while it waits: none may arm a backoff.
+        for _ in 0..3 {
+            agent.enqueue("late");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(fake.containers().is_empty());
+
+        let t0 = Instant::now();
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("late-cm".into()),
+                ..Default::default()
+            },
+            data: Some([("k".to_string(), "v".to_string())].into()),
+            ..Default::default()
+        };
+        store.create(cm, Source::Api).await.unwrap();
+        until("the container running", || {
+            fake.containers()
+                .first()
+                .filter(|c| c.state.is_running())
+                .map(|_| ())
+        })
+        .await;
+        let took = t0.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "started {took:?} after the ConfigMap"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn agent_runs_restarts_recreates_and_deletes_through_the_runtime() {
         let (_dir, store, fake, agent) = setup();
