@@ -102,7 +102,11 @@ pub fn container_spec_with(
         name: name.clone(),
         image: c.image.clone().unwrap_or_default(),
         labels,
-        entrypoint: c.command.clone(),
+        // Kubernetes expands `$(VAR)` in `command` as in `args`.
+        entrypoint: c
+            .command
+            .as_ref()
+            .map(|cmd| cmd.iter().map(|s| expand(s, c)).collect()),
         // Kubernetes: `command` without `args` ignores the image's CMD too.
         cmd: match (&c.command, &c.args) {
             (_, Some(a)) => Some(a.iter().map(|s| expand(s, c)).collect()),
@@ -163,7 +167,7 @@ fn field_value(pod: &Pod, path: &str, pod_ip: Option<&str>) -> String {
     }
 }
 
-/// Kubernetes' `$(VAR)` expansion in args and env values, from the container's literal
+/// Kubernetes' `$(VAR)` expansion in command, args and env values, from the container's literal
 /// env values; `$$` escapes, unknown references stay as written.
 fn expand(s: &str, c: &Container) -> String {
     if !s.contains('$') {
@@ -263,6 +267,18 @@ mod tests {
         let s = container_spec_with(&p, "i", None, &env, vec![m.clone()]).unwrap();
         assert_eq!(s.env, vec!["B=b", "A=literal", "K=kv"]);
         assert_eq!(s.mounts, vec![m]);
+    }
+
+    #[test]
+    fn command_is_expanded_like_args() {
+        let p = pod(r#"{"metadata": {"name": "a"}, "spec": {"containers": [
+            {"name": "c", "image": "i", "command": ["/bin/$(PROG)", "$$(PROG)", "$(NOPE)"],
+             "env": [{"name": "PROG", "value": "app"}]}]}}"#);
+        let s = container_spec(&p, "i", None).unwrap();
+        assert_eq!(
+            s.entrypoint,
+            Some(vec!["/bin/app".into(), "$(PROG)".into(), "$(NOPE)".into()])
+        );
     }
 
     #[test]
