@@ -307,21 +307,8 @@ impl K1s {
     /// (longer tails, a run K1s did not follow) from the engine, bounded in time.
     async fn logs_of(&self, id: &str, cs: &ContainerStatus, tail: u32) -> String {
         // The current run, or while waiting to restart, the run that just ended.
+        let started = crate::model::status::current_run_start(cs);
         let state = cs.state.as_ref();
-        let started = state
-            .and_then(|s| s.running.as_ref())
-            .and_then(|r| r.started_at.as_ref())
-            .or_else(|| {
-                state
-                    .and_then(|s| s.terminated.as_ref())
-                    .and_then(|t| t.started_at.as_ref())
-            })
-            .or_else(|| {
-                cs.last_state
-                    .as_ref()
-                    .and_then(|s| s.terminated.as_ref())
-                    .and_then(|t| t.started_at.as_ref())
-            });
         let ended = state.is_none_or(|s| s.running.is_none());
         let since = started.map_or(0, |t| t.0.as_second());
         if tail as usize <= KEEP_LINES

@@ -3,6 +3,7 @@
 //! (`node::status`); the core, the controllers and the API read them through here.
 
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::store::MetaExt;
 
@@ -94,4 +95,24 @@ impl PodExt for Pod {
     fn pod(&self) -> &Pod {
         self
     }
+}
+
+/// When the container's current run started, or while it waits to restart, when the
+/// run that just ended did (whose output `logs` shows then).
+pub fn current_run_start(cs: &ContainerStatus) -> Option<&Time> {
+    let state = cs.state.as_ref();
+    state
+        .and_then(|s| s.running.as_ref())
+        .and_then(|r| r.started_at.as_ref())
+        .or_else(|| {
+            state
+                .and_then(|s| s.terminated.as_ref())
+                .and_then(|t| t.started_at.as_ref())
+        })
+        .or_else(|| {
+            cs.last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .and_then(|t| t.started_at.as_ref())
+        })
 }

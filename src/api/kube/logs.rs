@@ -13,7 +13,7 @@ use axum::body::{Body as HttpBody, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{Req, Status};
@@ -68,7 +68,7 @@ pub async fn serve(k1s: &Arc<K1s>, name: &str, req: &Req) -> Result<Response, St
             t.finished_at.as_ref().map(|f| f.0.as_second() + 1),
         )
     } else {
-        (current_run_start(&cs), None)
+        (secs(crate::model::status::current_run_start(&cs)), None)
     };
     let now = jiff::Timestamp::now().as_second();
     let since = [
@@ -126,27 +126,6 @@ pub async fn serve(k1s: &Arc<K1s>, name: &str, req: &Req) -> Result<Response, St
         HttpBody::from_stream(body),
     )
         .into_response())
-}
-
-/// The start of the container's current run, or while it waits to restart, of the
-/// run that just ended (what `kubectl logs` shows then); 0 when unknown.
-fn current_run_start(cs: &ContainerStatus) -> i64 {
-    let state = cs.state.as_ref();
-    let t = state
-        .and_then(|s| s.running.as_ref())
-        .and_then(|r| r.started_at.as_ref())
-        .or_else(|| {
-            state
-                .and_then(|s| s.terminated.as_ref())
-                .and_then(|t| t.started_at.as_ref())
-        })
-        .or_else(|| {
-            cs.last_state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .and_then(|t| t.started_at.as_ref())
-        });
-    secs(t)
 }
 
 fn secs(t: Option<&Time>) -> i64 {
